@@ -7,15 +7,18 @@ HERE = osp.dirname(osp.abspath(__file__))
 
 
 def read_requirements(name: str) -> list[str]:
-    with open(osp.join(HERE, 'requirements', name)) as f:
-        lines = (line.split('#')[0].strip() for line in f)
-        return [line for line in lines if line]
+    lines = (line.split('#')[0].strip() for line in read_text('requirements', name).splitlines())
+    return [line for line in lines if line]
+
+
+def read_text(*parts: str) -> str:
+    with open(osp.join(HERE, *parts)) as f:
+        return f.read()
 
 
 def read_version() -> str:
     namespace: dict = {}
-    with open(osp.join(HERE, 'vkd_mmdet', 'version.py')) as f:
-        exec(f.read(), namespace)
+    exec(read_text('vkd_mmdet', 'version.py'), namespace)
     return namespace['__version__']
 
 
@@ -24,7 +27,7 @@ setup(
     version=read_version(),
     description='VkD (CVPR 2024) and peer knowledge-distillation methods for MMDetection 3.x '
     'and mmpretrain',
-    long_description=open(osp.join(HERE, 'README.md')).read(),
+    long_description=read_text('README.md'),
     long_description_content_type='text/markdown',
     python_requires='>=3.9',
     packages=find_packages(exclude=('tests', 'tests.*', 'configs', 'tools')),

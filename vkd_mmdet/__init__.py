@@ -3,8 +3,8 @@
 Importing the package registers every module into mmdet's (and mmpretrain's) registries, so a
 config only needs ``custom_imports = dict(imports=['vkd_mmdet'], allow_failed_imports=False)``.
 """
-from .engine import *  # noqa: F401,F403
-from .models import *  # noqa: F401,F403
+from .engine import *  # noqa: F403
+from .models import *  # noqa: F403
 from .version import __version__
 
 __all__ = ['__version__']

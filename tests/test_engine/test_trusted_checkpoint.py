@@ -76,10 +76,11 @@ def test_runner_resumes_from_its_own_checkpoint_and_continues(tmp_path):
         torch.testing.assert_close(split['state_dict'][key], value)
 
 
-def test_other_checkpoint_loads_keep_the_safe_loader(tmp_path):
-    class Payload:  # an arbitrary pickled object: exactly what weights_only=True must refuse
-        pass
+class Payload:
+    """An arbitrary pickled object: exactly what ``weights_only=True`` must refuse."""
 
+
+def test_other_checkpoint_loads_keep_the_safe_loader(tmp_path):
     path = tmp_path / 'unsafe.pth'
     torch.save(dict(state_dict={'w': torch.ones(1)}, payload=Payload()), path)
     with pytest.raises(pickle.UnpicklingError):
