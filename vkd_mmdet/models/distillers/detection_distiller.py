@@ -1,0 +1,204 @@
+"""Feature distillation for any mmdet detector with a neck (two-stage or one-stage)."""
+import contextlib
+import copy
+import math
+from typing import Dict, List, Optional, Sequence, Tuple, Union
+
+import torch
+import torch.nn as nn
+from mmdet.registry import MODELS
+from mmdet.structures import SampleList
+from torch import Tensor
+
+from ..utils import padding_mask
+from .base_distiller import BaseDistiller, build_model
+
+ForwardResults = Union[Dict[str, Tensor], SampleList, Tuple[Tensor, ...]]
+
+
+@MODELS.register_module()
+class DetectionDistiller(BaseDistiller):
+    """Train an mmdet student detector under a frozen teacher detector.
+
+    One training step: the teacher runs backbone + neck under ``no_grad``; the student runs its
+    full ``loss`` once, and its neck outputs (captured on the way, no second pass) are matched to
+    the teacher's by every loss of ``distill_losses``, level by level. Losses are logged beside the
+    student's own, one key per loss and level: ``loss_<name>_p<k>`` where ``2^k`` is the level's
+    stride (``loss_vkd_p2`` ... ``loss_vkd_p6`` for Faster R-CNN). ``predict`` / ``tensor`` modes,
+    validation and test run the student alone.
+
+    ``distill_losses`` maps a name to a feature-loss config. Every loss module takes
+    ``(student (N, C_s, H, W), teacher (N, C_t, H, W), valid_mask (N, 1, H, W) or None)`` and
+    returns a scalar (or a dict of named scalars, logged as ``loss_<name>_<key>_p<k>``). The
+    distiller builds one module per distilled level (its own projector per level) and reads one
+    extra key of each entry:
+
+    - ``levels`` (list[int], optional): indices of the neck outputs to distil. Defaults to all.
+
+    Levels of student and teacher pair by index; a different count or spatial size is an error,
+    never a broadcast.
+
+    Args:
+        student (dict): mmdet detector config of the student (needs a neck).
+        teacher (dict): mmdet detector config of the teacher (needs a neck).
+        teacher_ckpt (str): path or URL of the teacher's weights.
+        distill_losses (dict[str, dict]): loss name -> loss config (+ ``levels``).
+        teacher_ckpt_strict (bool): refuse missing / unexpected teacher keys. Defaults to True.
+        teacher_ckpt_trusted (bool): allow a teacher checkpoint that needs full unpickling.
+            Defaults to False.
+        init_cfg (dict, optional): mmengine init config.
+
+    Config:
+        .. code-block:: python
+
+            model = dict(
+                type='DetectionDistiller',
+                student=student_model,   # e.g. Faster R-CNN R18-FPN
+                teacher=teacher_model,   # e.g. Faster R-CNN R101-FPN
+                teacher_ckpt='https://download.openmmlab.com/...pth',
+                distill_losses=dict(
+                    vkd=dict(type='VkDLoss', in_channels=256, out_channels=256,
+                             loss_weight=1.0)))
+    """
+
+    def __init__(self,
+                 student: dict,
+                 teacher: dict,
+                 teacher_ckpt: Optional[str] = None,
+                 distill_losses: Optional[Dict[str, dict]] = None,
+                 teacher_ckpt_strict: bool = True,
+                 teacher_ckpt_trusted: bool = False,
+                 init_cfg: Optional[dict] = None) -> None:
+        student_model = build_model(student, MODELS, 'student')
+        teacher_model = build_model(teacher, MODELS, 'teacher')
+        for key, model in (('student', student_model), ('teacher', teacher_model)):
+            if getattr(model, 'neck', None) is None:
+                raise ValueError(f'DetectionDistiller: the `{key}` detector has no neck; feature '
+                                 'distillation matches neck (FPN) outputs level by level')
+        num_levels = _check_level_counts(student, teacher)
+        super().__init__(student_model, teacher_model, teacher_ckpt, teacher_ckpt_strict,
+                         teacher_ckpt_trusted, init_cfg)
+        if not distill_losses:
+            raise ValueError('DetectionDistiller: `distill_losses` is empty; give at least one '
+                             "loss, e.g. dict(vkd=dict(type='VkDLoss', in_channels=256, "
+                             'out_channels=256))')
+        self.distill_losses = nn.ModuleDict()
+        self.distill_levels: Dict[str, List[int]] = {}
+        for name, cfg in distill_losses.items():
+            cfg = copy.deepcopy(dict(cfg))
+            levels = list(cfg.pop('levels', range(num_levels or 0)))
+            if not levels:
+                raise ValueError(f'distill_losses.{name}.levels: give the neck output indices to '
+                                 'distil (the neck configs do not state `num_outs`)')
+            if num_levels is not None and not all(0 <= lvl < num_levels for lvl in levels):
+                raise ValueError(f'distill_losses.{name}.levels={levels}: the necks have '
+                                 f'{num_levels} outputs (indices 0..{num_levels - 1})')
+            _check_loss_channels(name, cfg, student, teacher)
+            self.distill_levels[name] = levels
+            self.distill_losses[name] = nn.ModuleList(MODELS.build(copy.deepcopy(cfg))
+                                                      for _ in levels)
+
+    def forward(self,
+                inputs: Union[List[Tensor], Tensor],
+                data_samples: Optional[SampleList] = None,
+                mode: str = 'tensor') -> ForwardResults:
+        """``inputs`` / ``data_samples``: the raw batch (each model normalises it itself)."""
+        if mode == 'loss':
+            return self.loss(inputs, data_samples)
+        batch = self.student.data_preprocessor(
+            dict(inputs=inputs, data_samples=data_samples), False)
+        if mode == 'predict':
+            return self.student.predict(batch['inputs'], batch['data_samples'])
+        if mode == 'tensor':
+            return self.student._forward(batch['inputs'], batch['data_samples'])
+        raise RuntimeError(f'Invalid mode "{mode}". Only supports loss, predict and tensor mode')
+
+    def loss(self, inputs: Union[List[Tensor], Tensor], data_samples: SampleList) -> dict:
+        # The teacher normalises first: the student's preprocessor then writes the batch
+        # metadata (pad shapes) its own losses read.
+        teacher_batch = self.teacher.data_preprocessor(
+            dict(inputs=inputs, data_samples=data_samples), False)
+        with torch.no_grad():
+            teacher_feats = self.teacher.extract_feat(teacher_batch['inputs'])
+        student_batch = self.student.data_preprocessor(
+            dict(inputs=inputs, data_samples=data_samples), True)
+        with capture_outputs(self.student.neck) as captured:
+            losses = self.student.loss(student_batch['inputs'], student_batch['data_samples'])
+        if len(captured) != 1:
+            raise RuntimeError(f'DetectionDistiller: the student neck ran {len(captured)} times '
+                               'in one loss step; expected exactly once')
+        losses.update(self.distill_loss(captured[0], teacher_feats, student_batch['inputs'],
+                                        student_batch['data_samples']))
+        return losses
+
+    def distill_loss(self, student_feats: Sequence[Tensor], teacher_feats: Sequence[Tensor],
+                     batch_inputs: Tensor, data_samples: SampleList) -> Dict[str, Tensor]:
+        """All distillation losses, in float32 whatever the surrounding autocast."""
+        if len(student_feats) != len(teacher_feats):
+            raise ValueError(f'DetectionDistiller: the student neck gives {len(student_feats)} '
+                             f'levels, the teacher neck {len(teacher_feats)}; they pair by index')
+        batch_height = batch_inputs.shape[-2]
+        losses = {}
+        masks: Dict[int, Tensor] = {}
+        with torch.autocast(device_type=batch_inputs.device.type, enabled=False):
+            for name, modules in self.distill_losses.items():
+                for level, module in zip(self.distill_levels[name], modules):
+                    student, teacher = student_feats[level], teacher_feats[level]
+                    if student.shape[0] != teacher.shape[0] or \
+                            student.shape[2:] != teacher.shape[2:]:
+                        raise ValueError(
+                            f'DetectionDistiller: level {level} student feature '
+                            f'{tuple(student.shape)} and teacher feature {tuple(teacher.shape)} '
+                            'differ in batch or spatial size (same input size and strides '
+                            'expected: check pad_size_divisor and batch_augments)')
+                    if level not in masks:
+                        masks[level] = padding_mask(data_samples, student.shape[2:],
+                                                    student.device)
+                    out = module(student.float(), teacher.float().detach(), masks[level])
+                    suffix = f'p{round(math.log2(batch_height / student.shape[2]))}'
+                    if isinstance(out, dict):
+                        losses.update({f'loss_{name}_{key}_{suffix}': value
+                                       for key, value in out.items()})
+                    else:
+                        losses[f'loss_{name}_{suffix}'] = out
+        return losses
+
+
+@contextlib.contextmanager
+def capture_outputs(module: nn.Module):
+    """Collect the outputs of every call of ``module`` inside the context."""
+    outputs: list = []
+    handle = module.register_forward_hook(lambda _module, _args, out: outputs.append(out))
+    try:
+        yield outputs
+    finally:
+        handle.remove()
+
+
+def _cfg_get(cfg: Union[dict, nn.Module], *keys: str):
+    """``cfg[k0][k1]...`` for a config dict, None when absent (or for a built module)."""
+    for key in keys:
+        if not isinstance(cfg, dict) or key not in cfg:
+            return None
+        cfg = cfg[key]
+    return cfg
+
+
+def _check_level_counts(student: dict, teacher: dict) -> Optional[int]:
+    student_levels = _cfg_get(student, 'neck', 'num_outs')
+    teacher_levels = _cfg_get(teacher, 'neck', 'num_outs')
+    if student_levels is not None and teacher_levels is not None \
+            and student_levels != teacher_levels:
+        raise ValueError(f'DetectionDistiller: student.neck.num_outs={student_levels} but '
+                         f'teacher.neck.num_outs={teacher_levels}; levels pair by index')
+    return student_levels if student_levels is not None else teacher_levels
+
+
+def _check_loss_channels(name: str, cfg: dict, student: dict, teacher: dict) -> None:
+    for side, key in ((student, 'in_channels'), (teacher, 'out_channels')):
+        neck_channels = _cfg_get(side, 'neck', 'out_channels')
+        if key in cfg and neck_channels is not None and cfg[key] != neck_channels:
+            who = 'student' if side is student else 'teacher'
+            raise ValueError(f'distill_losses.{name}.{key}={cfg[key]} but '
+                             f'{who}.neck.out_channels={neck_channels}')
+

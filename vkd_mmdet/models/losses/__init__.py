@@ -1,0 +1,3 @@
+from .vkd_loss import VkDLoss
+
+__all__ = ['VkDLoss']
