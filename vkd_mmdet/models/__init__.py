@@ -1,3 +1,4 @@
+from .backbones import *  # noqa: F403
 from .distillers import *  # noqa: F403
 from .losses import *  # noqa: F403
 from .projectors import *  # noqa: F403

@@ -3,15 +3,13 @@
 Nothing here downloads: pretrained ``init_cfg`` is removed and checkpoints are written locally.
 """
 import copy
-import os.path as osp
 from typing import Any, Optional
 
-import mmdet
 import torch
 from mmdet.registry import MODELS
-from mmengine.config import Config, ConfigDict
+from mmengine.config import ConfigDict
 
-MMDET_CONFIG_DIR = osp.join(osp.dirname(mmdet.__file__), '.mim', 'configs')
+from vkd_mmdet.models.distillers.base_distiller import load_model_cfg
 
 # Keys of head configs that carry the FPN width.
 _WIDTH_KEYS = ('in_channels', 'feat_channels', 'out_channels')
@@ -23,8 +21,7 @@ def mmdet_model_cfg(config: str) -> ConfigDict:
     ``config`` is relative to mmdet's config folder, e.g.
     ``'faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py'``; a ``mmdet::`` prefix is accepted.
     """
-    path = osp.join(MMDET_CONFIG_DIR, config.replace('mmdet::', ''))
-    return Config.fromfile(path).model
+    return load_model_cfg(config if '::' in config else f'mmdet::{config}')
 
 
 def tiny_detector_cfg(config: str,

@@ -1,14 +1,18 @@
 """What every distiller shares: a trainable student and a frozen, unsaved teacher."""
 import contextlib
+import copy
+import os.path as osp
 import pickle
 from typing import Dict, Optional, Union
 
 import torch
 import torch.nn as nn
+from mmengine.config import Config, ConfigDict
 from mmengine.model import BaseDataPreprocessor, BaseModel
 from mmengine.optim import OptimWrapper
 from mmengine.registry import Registry
 from mmengine.runner.checkpoint import CheckpointLoader, load_state_dict
+from mmengine.utils import get_installed_path
 
 from ...engine import trusted_checkpoints
 from ..projectors import OrthogonalProjector
@@ -103,13 +107,38 @@ def check_projectors_not_decayed(model: nn.Module, optim_wrapper: OptimWrapper) 
                 f'initialisation. Add {NO_DECAY_HINT} to optim_wrapper.')
 
 
-def build_model(cfg: Union[dict, nn.Module], registry: Registry, key: str) -> nn.Module:
-    """Build ``cfg`` (or pass a built module through), naming the config key on failure."""
+def load_model_cfg(cfg_path: str) -> ConfigDict:
+    """The ``model`` of a config file; ``'mmdet::path.py'`` names a package's packaged config."""
+    if '::' in cfg_path:
+        package, relative = cfg_path.split('::', 1)
+        path = osp.join(get_installed_path(package), '.mim', 'configs', relative)
+    else:
+        path = cfg_path
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'cfg_path {cfg_path!r}: no config file at {path}')
+    return Config.fromfile(path).model
+
+
+def resolve_model_cfg(cfg: Union[dict, nn.Module], key: str) -> Union[ConfigDict, nn.Module]:
+    """A model config, where ``dict(cfg_path=..., **overrides)`` (MMRazor's convention) becomes the
+    ``model`` of that config file with ``overrides`` merged in (mmengine merge rules, ``_delete_``
+    included). Built modules pass through.
+    """
     if isinstance(cfg, nn.Module):
         return cfg
     if not isinstance(cfg, dict):
         raise TypeError(f'`{key}` must be a model config dict, got {type(cfg).__name__}')
-    return registry.build(cfg)
+    cfg = copy.deepcopy(dict(cfg))
+    if 'cfg_path' not in cfg:
+        return ConfigDict(cfg)
+    model = load_model_cfg(cfg.pop('cfg_path'))
+    model.merge(cfg)
+    return model
+
+
+def build_model(cfg: Union[dict, nn.Module], registry: Registry) -> nn.Module:
+    """Build a resolved model config, or pass a built module through."""
+    return cfg if isinstance(cfg, nn.Module) else registry.build(cfg)
 
 
 def load_teacher_checkpoint(teacher: nn.Module, filename: str, strict: bool,

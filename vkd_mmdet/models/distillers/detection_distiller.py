@@ -11,7 +11,7 @@ from mmdet.structures import SampleList
 from torch import Tensor
 
 from ..utils import padding_mask
-from .base_distiller import BaseDistiller, build_model
+from .base_distiller import BaseDistiller, build_model, resolve_model_cfg
 
 ForwardResults = Union[Dict[str, Tensor], SampleList, Tuple[Tensor, ...]]
 
@@ -39,8 +39,9 @@ class DetectionDistiller(BaseDistiller):
     never a broadcast.
 
     Args:
-        student (dict): mmdet detector config of the student (needs a neck).
-        teacher (dict): mmdet detector config of the teacher (needs a neck).
+        student (dict): mmdet detector config of the student (needs a neck), or
+            ``dict(cfg_path='mmdet::...', **overrides)`` to take the ``model`` of a config file.
+        teacher (dict): the same for the teacher.
         teacher_ckpt (str): path or URL of the teacher's weights.
         distill_losses (dict[str, dict]): loss name -> loss config (+ ``levels``).
         teacher_ckpt_strict (bool): refuse missing / unexpected teacher keys. Defaults to True.
@@ -53,8 +54,10 @@ class DetectionDistiller(BaseDistiller):
 
             model = dict(
                 type='DetectionDistiller',
-                student=student_model,   # e.g. Faster R-CNN R18-FPN
-                teacher=teacher_model,   # e.g. Faster R-CNN R101-FPN
+                student=dict(
+                    cfg_path='mmdet::faster_rcnn/faster-rcnn_r50_fpn_2x_coco.py',
+                    backbone=dict(depth=18), neck=dict(in_channels=[64, 128, 256, 512])),
+                teacher=dict(cfg_path='mmdet::faster_rcnn/faster-rcnn_r101_fpn_2x_coco.py'),
                 teacher_ckpt='https://download.openmmlab.com/...pth',
                 distill_losses=dict(
                     vkd=dict(type='VkDLoss', in_channels=256, out_channels=256,
@@ -69,8 +72,10 @@ class DetectionDistiller(BaseDistiller):
                  teacher_ckpt_strict: bool = True,
                  teacher_ckpt_trusted: bool = False,
                  init_cfg: Optional[dict] = None) -> None:
-        student_model = build_model(student, MODELS, 'student')
-        teacher_model = build_model(teacher, MODELS, 'teacher')
+        student = resolve_model_cfg(student, 'student')
+        teacher = resolve_model_cfg(teacher, 'teacher')
+        student_model = build_model(student, MODELS)
+        teacher_model = build_model(teacher, MODELS)
         for key, model in (('student', student_model), ('teacher', teacher_model)):
             if getattr(model, 'neck', None) is None:
                 raise ValueError(f'DetectionDistiller: the `{key}` detector has no neck; feature '

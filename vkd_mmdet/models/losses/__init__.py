@@ -1,8 +1,13 @@
 from .cwd_loss import CWDLoss
 from .diffkd_loss import DiffKDLoss
 from .fitnet_loss import FitNetLoss
+from .logit_kd_loss import LogitKDLoss
+from .nd_loss import NDLoss
 from .pkd_loss import PKDLoss
+from .rtk_loss import RTKLoss
 from .srd_loss import SRDLoss
+from .vkd_cls_loss import VkDClsLoss
 from .vkd_loss import VkDLoss
 
-__all__ = ['CWDLoss', 'DiffKDLoss', 'FitNetLoss', 'PKDLoss', 'SRDLoss', 'VkDLoss']
+__all__ = ['CWDLoss', 'DiffKDLoss', 'FitNetLoss', 'LogitKDLoss', 'NDLoss', 'PKDLoss', 'RTKLoss',
+           'SRDLoss', 'VkDClsLoss', 'VkDLoss']

@@ -1,0 +1,27 @@
+# VkD on COCO, two-stage: Faster R-CNN R101-FPN -> Faster R-CNN R18-FPN.
+# - teacher: mmdet::faster_rcnn/faster-rcnn_r101_fpn_2x_coco.py, weights from mmdet's model zoo
+#   (39.8 box AP; loaded from `teacher_ckpt` below).
+# - student: mmdet::faster_rcnn/faster-rcnn_r50_fpn_2x_coco.py with an ImageNet-pretrained ResNet-18
+#   (torchvision://resnet18); mmdet's zoo has no Faster R-CNN R18.
+# - data, 2x schedule (SGD 0.02, batch 16) and runtime: the student's config, inherited.
+# - distillation: VkD on all five FPN levels (P2-P6); weight 1.0 is ours (the authors tuned 4.0
+#   against DETR-style loss scales).
+_base_ = ['mmdet::faster_rcnn/faster-rcnn_r50_fpn_2x_coco.py']
+custom_imports = dict(imports=['vkd_mmdet'], allow_failed_imports=False)
+
+teacher_ckpt = 'https://download.openmmlab.com/mmdetection/v2.0/faster_rcnn/faster_rcnn_r101_fpn_2x_coco/faster_rcnn_r101_fpn_2x_coco_bbox_mAP-0.398_20200504_210455-1d2dac9c.pth'
+model = dict(
+    _delete_=True,
+    type='DetectionDistiller',
+    student=dict(
+        cfg_path='mmdet::faster_rcnn/faster-rcnn_r50_fpn_2x_coco.py',
+        backbone=dict(
+            depth=18, init_cfg=dict(type='Pretrained', checkpoint='torchvision://resnet18')),
+        neck=dict(in_channels=[64, 128, 256, 512])),
+    teacher=dict(cfg_path='mmdet::faster_rcnn/faster-rcnn_r101_fpn_2x_coco.py'),
+    teacher_ckpt=teacher_ckpt,
+    distill_losses=dict(
+        vkd=dict(type='VkDLoss', in_channels=256, out_channels=256, loss_weight=1.0)))
+
+# Orthogonal projectors never take weight decay (it drags them back to their initialisation).
+optim_wrapper = dict(paramwise_cfg=dict(custom_keys={'projector': dict(decay_mult=0.0)}))

@@ -1,0 +1,26 @@
+# VkD on COCO, one-stage: GFL R101-FPN -> GFL R18-FPN (multi-scale 2x).
+# - teacher: mmdet::gfl/gfl_r101_fpn_ms-2x_coco.py, weights from mmdet's model zoo
+#   (44.7 box AP; loaded from `teacher_ckpt` below).
+# - student: mmdet::gfl/gfl_r50_fpn_ms-2x_coco.py with an ImageNet-pretrained ResNet-18
+#   (torchvision://resnet18); mmdet's zoo has no GFL R18.
+# - data, multi-scale 2x schedule and runtime: the student's config, inherited.
+# - distillation: VkD on all five FPN levels (P3-P7); weight 1.0 is ours.
+_base_ = ['mmdet::gfl/gfl_r50_fpn_ms-2x_coco.py']
+custom_imports = dict(imports=['vkd_mmdet'], allow_failed_imports=False)
+
+teacher_ckpt = 'https://download.openmmlab.com/mmdetection/v2.0/gfl/gfl_r101_fpn_mstrain_2x_coco/gfl_r101_fpn_mstrain_2x_coco_20200629_200126-dd12f847.pth'
+model = dict(
+    _delete_=True,
+    type='DetectionDistiller',
+    student=dict(
+        cfg_path='mmdet::gfl/gfl_r50_fpn_ms-2x_coco.py',
+        backbone=dict(
+            depth=18, init_cfg=dict(type='Pretrained', checkpoint='torchvision://resnet18')),
+        neck=dict(in_channels=[64, 128, 256, 512])),
+    teacher=dict(cfg_path='mmdet::gfl/gfl_r101_fpn_ms-2x_coco.py'),
+    teacher_ckpt=teacher_ckpt,
+    distill_losses=dict(
+        vkd=dict(type='VkDLoss', in_channels=256, out_channels=256, loss_weight=1.0)))
+
+# Orthogonal projectors never take weight decay (it drags them back to their initialisation).
+optim_wrapper = dict(paramwise_cfg=dict(custom_keys={'projector': dict(decay_mult=0.0)}))

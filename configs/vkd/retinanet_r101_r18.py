@@ -1,0 +1,23 @@
+# VkD on COCO, one-stage: RetinaNet R101-FPN -> RetinaNet R18-FPN.
+# - teacher: mmdet::retinanet/retinanet_r101_fpn_2x_coco.py, weights from mmdet's model zoo
+#   (38.9 box AP; loaded from `teacher_ckpt` below).
+# - student: mmdet::retinanet/retinanet_r18_fpn_1x_coco.py (ImageNet-pretrained ResNet-18;
+#   31.7 box AP
+#   with the 1x schedule in mmdet's zoo).
+# - data, 2x schedule and runtime: mmdet::retinanet/retinanet_r50_fpn_2x_coco.py, inherited.
+# - distillation: VkD on all five FPN levels (P3-P7); weight 1.0 is ours.
+_base_ = ['mmdet::retinanet/retinanet_r50_fpn_2x_coco.py']
+custom_imports = dict(imports=['vkd_mmdet'], allow_failed_imports=False)
+
+teacher_ckpt = 'https://download.openmmlab.com/mmdetection/v2.0/retinanet/retinanet_r101_fpn_2x_coco/retinanet_r101_fpn_2x_coco_20200131-5560aee8.pth'
+model = dict(
+    _delete_=True,
+    type='DetectionDistiller',
+    student=dict(cfg_path='mmdet::retinanet/retinanet_r18_fpn_1x_coco.py'),
+    teacher=dict(cfg_path='mmdet::retinanet/retinanet_r101_fpn_2x_coco.py'),
+    teacher_ckpt=teacher_ckpt,
+    distill_losses=dict(
+        vkd=dict(type='VkDLoss', in_channels=256, out_channels=256, loss_weight=1.0)))
+
+# Orthogonal projectors never take weight decay (it drags them back to their initialisation).
+optim_wrapper = dict(paramwise_cfg=dict(custom_keys={'projector': dict(decay_mult=0.0)}))

@@ -1,0 +1,3 @@
+from .conv_stem_deit import ConvStem, ConvStemDeiT
+
+__all__ = ['ConvStem', 'ConvStemDeiT']

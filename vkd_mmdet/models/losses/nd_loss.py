@@ -1,0 +1,100 @@
+"""ND loss (KD++): student embeddings pulled onto the teacher's class-mean directions."""
+from typing import Optional
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from mmdet.registry import MODELS
+from mmengine.model import BaseModule
+from torch import Tensor
+
+
+@MODELS.register_module()
+class NDLoss(BaseModule):
+    """Norm-and-direction loss of KD++ (Wang et al., "Improving Knowledge Distillation via
+    Regularizing Feature Norm and Direction", ECCV 2024), on RoI embeddings.
+
+    Per sample ``r`` of class ``y``: ``l_r = 1 - <s_r, c_y / ||c_y||> / max(||s_r||, ||t_r||)``,
+    ``loss = w * mean_r l_r``. ``s`` is the student embedding (through a projector when the
+    widths differ), ``t`` the teacher's embedding of the same sample (only its norm enters),
+    ``c_y`` the teacher's class-mean embedding, computed offline over the training set by
+    ``tools/compute_class_centers.py`` and loaded as a buffer (never averaged per batch). While
+    ``||s|| < ||t||`` the denominator is the teacher norm and the loss also grows the student's
+    norm along ``c_y``; once ``||s|| >= ||t||`` it is ``1 - cos(s, c_y)``, direction only.
+
+    Attribute ``input_type = 'roi_embeddings'``: in :class:`DetectionDistiller` the samples are
+    the RoIs sampled by the student's RoI head, ``s`` / ``t`` the box-head embeddings after ReLU
+    (the input of ``fc_cls``) of student and teacher on those RoIs, ``y`` the RoI labels
+    (``num_classes`` = background, as in mmdet).
+
+    Args:
+        num_classes (int): foreground classes; the centres have ``num_classes + 1`` rows.
+        in_channels (int): student embedding width ``D_s``.
+        out_channels (int): teacher embedding width ``D_t``.
+        class_centers (str, optional): file written by ``tools/compute_class_centers.py``.
+            None leaves zero centres to be filled from a checkpoint; training with them raises.
+        loss_weight (float): ``w``. Defaults to 1.0 (KD++ uses 1.5 for R101 -> R18).
+        dropout (float): dropout of the projector used when ``D_s != D_t``. Defaults to 0.5.
+        init_cfg (dict, optional): mmengine init config.
+
+    Shape:
+        - student: ``(R, D_s)``; teacher: ``(R, D_t)`` (detached); labels: ``(R,)`` long.
+        - output: scalar.
+
+    Config:
+        ``dict(type='NDLoss', num_classes=80, in_channels=1024, out_channels=1024,
+        class_centers='work_dirs/class_centers/faster_rcnn_r101.pth', loss_weight=1.5)``
+    """
+
+    input_type = 'roi_embeddings'
+
+    def __init__(self,
+                 num_classes: int,
+                 in_channels: int,
+                 out_channels: int,
+                 class_centers: Optional[str] = None,
+                 loss_weight: float = 1.0,
+                 dropout: float = 0.5,
+                 init_cfg: Optional[dict] = None) -> None:
+        super().__init__(init_cfg=init_cfg)
+        # KD++'s projector when widths differ: BN1d -> Dropout -> Linear, on the ND branch only.
+        self.projector = nn.Identity() if in_channels == out_channels else nn.Sequential(
+            nn.BatchNorm1d(in_channels), nn.Dropout(dropout), nn.Linear(in_channels, out_channels))
+        self.register_buffer('class_centers', torch.zeros(num_classes + 1, out_channels))
+        if class_centers is not None:
+            self.class_centers.copy_(load_class_centers(class_centers, num_classes + 1,
+                                                        out_channels))
+        self.loss_weight = loss_weight
+        self._centers_checked = class_centers is not None
+
+    def forward(self, student: Tensor, teacher: Tensor, labels: Tensor) -> Tensor:
+        if not self._centers_checked:
+            if not self.class_centers.any():
+                raise RuntimeError('NDLoss: the class centres are all zero; compute them with '
+                                   '`python tools/compute_class_centers.py CONFIG` and set '
+                                   '`class_centers` in the loss config')
+            self._centers_checked = True
+        student = self.projector(student)
+        if student.shape != teacher.shape or labels.shape != student.shape[:1]:
+            raise ValueError(f'NDLoss: student {tuple(student.shape)} (after the projector), '
+                             f'teacher {tuple(teacher.shape)} and labels {tuple(labels.shape)} '
+                             'must be (R, D), (R, D) and (R,)')
+        if student.shape[0] == 0:
+            return student.sum() * 0
+        directions = F.normalize(self.class_centers[labels], dim=1)
+        norm = torch.maximum(student.norm(dim=1), teacher.norm(dim=1))
+        return self.loss_weight * (1 - (student * directions).sum(dim=1) / norm).mean()
+
+
+def load_class_centers(path: str, num_rows: int, width: int) -> Tensor:
+    """The ``centers`` tensor of a class-centre file, checked against the loss config."""
+    try:
+        centers = torch.load(path, map_location='cpu', weights_only=True)['centers']
+    except FileNotFoundError as error:
+        raise FileNotFoundError(f'NDLoss: class_centers={path!r} does not exist; compute it with '
+                                '`python tools/compute_class_centers.py CONFIG`') from error
+    if tuple(centers.shape) != (num_rows, width):
+        raise ValueError(f'NDLoss: class_centers={path!r} holds centres of shape '
+                         f'{tuple(centers.shape)}, expected (num_classes + 1, out_channels) = '
+                         f'({num_rows}, {width})')
+    return centers
