@@ -3,9 +3,7 @@ from .diffkd_loss import DiffKDLoss
 from .fitnet_loss import FitNetLoss
 from .logit_kd_loss import LogitKDLoss
 from .nd_loss import NDLoss
-from .nd_loss import NDLoss
 from .pkd_loss import PKDLoss
-from .rtk_loss import RTKLoss
 from .rtk_loss import RTKLoss
 from .srd_loss import SRDLoss
 from .vkd_cls_loss import VkDClsLoss
