@@ -12,8 +12,11 @@ from torch import Tensor
 
 from ..utils import padding_mask
 from .base_distiller import BaseDistiller, build_model, resolve_model_cfg
+from .roi_distillation import ROI_INPUTS, capture_student_rois, check_roi_head, roi_distill_losses
 
 ForwardResults = Union[Dict[str, Tensor], SampleList, Tuple[Tensor, ...]]
+# What a loss consumes: one FPN level per call, all its levels in one call, or RoI outputs.
+INPUT_TYPES = ('fpn', 'fpn_levels') + ROI_INPUTS
 
 
 @MODELS.register_module()
@@ -34,6 +37,15 @@ class DetectionDistiller(BaseDistiller):
     extra key of each entry:
 
     - ``levels`` (list[int], optional): indices of the neck outputs to distil. Defaults to all.
+    - ``inputs`` (str, optional): what the loss consumes; defaults to the loss class's
+      ``input_type`` attribute, else ``'fpn'`` (the protocol above, one module per level).
+      ``'fpn_levels'``: one module called once with the lists of the levels' student features,
+      teacher features and masks (e.g. ``RTKLoss``), logged as ``loss_<name>``.
+      ``'roi_embeddings'`` / ``'roi_logits'`` (two-stage students only): one module called with
+      the box-head embeddings (input of ``fc_cls``, after ReLU) of student and teacher on the
+      RoIs the student's RoI head sampled, plus their labels (e.g. ``NDLoss``), or with their
+      class logits (e.g. ``type='mmpretrain.LogitKDLoss', inputs='roi_logits'``), logged as
+      ``loss_<name>``.
 
     Levels of student and teacher pair by index; a different count or spatial size is an error,
     never a broadcast.
@@ -89,8 +101,19 @@ class DetectionDistiller(BaseDistiller):
                              'out_channels=256))')
         self.distill_losses = nn.ModuleDict()
         self.distill_levels: Dict[str, List[int]] = {}
+        self.distill_inputs: Dict[str, str] = {}
         for name, cfg in distill_losses.items():
             cfg = copy.deepcopy(dict(cfg))
+            inputs = self.distill_inputs[name] = cfg.pop('inputs', _loss_input_type(cfg))
+            if inputs not in INPUT_TYPES:
+                raise ValueError(f'distill_losses.{name}.inputs={inputs!r}: expected one of '
+                                 f'{INPUT_TYPES}')
+            if inputs in ROI_INPUTS:
+                check_roi_head(student_model, 'student', name)
+                check_roi_head(teacher_model, 'teacher', name)
+                self.distill_levels[name] = []
+                self.distill_losses[name] = nn.ModuleList([MODELS.build(cfg)])
+                continue
             levels = list(cfg.pop('levels', range(num_levels or 0)))
             if not levels:
                 raise ValueError(f'distill_losses.{name}.levels: give the neck output indices to '
@@ -100,8 +123,9 @@ class DetectionDistiller(BaseDistiller):
                                  f'{num_levels} outputs (indices 0..{num_levels - 1})')
             _check_loss_channels(name, cfg, student, teacher)
             self.distill_levels[name] = levels
+            copies = 1 if inputs == 'fpn_levels' else len(levels)
             self.distill_losses[name] = nn.ModuleList(MODELS.build(copy.deepcopy(cfg))
-                                                      for _ in levels)
+                                                      for _ in range(copies))
 
     def forward(self,
                 inputs: Union[List[Tensor], Tensor],
@@ -127,13 +151,23 @@ class DetectionDistiller(BaseDistiller):
             teacher_feats = self.teacher.extract_feat(teacher_batch['inputs'])
         student_batch = self.student.data_preprocessor(
             dict(inputs=inputs, data_samples=data_samples), True)
-        with capture_outputs(self.student.neck) as captured:
+        roi_names = [name for name, kind in self.distill_inputs.items() if kind in ROI_INPUTS]
+        record_rois = capture_student_rois(self.student) if roi_names \
+            else contextlib.nullcontext({})
+        with capture_outputs(self.student.neck) as captured, record_rois as student_rois:
             losses = self.student.loss(student_batch['inputs'], student_batch['data_samples'])
         if len(captured) != 1:
             raise RuntimeError(f'DetectionDistiller: the student neck ran {len(captured)} times '
                                'in one loss step; expected exactly once')
         losses.update(self.distill_loss(captured[0], teacher_feats, student_batch['inputs'],
                                         student_batch['data_samples']))
+        if roi_names:
+            if not student_rois:
+                raise RuntimeError('DetectionDistiller: the student RoI head sampled no RoIs '
+                                   '(its bbox_loss did not run) in this loss step')
+            losses.update(roi_distill_losses(
+                {name: self.distill_losses[name][0] for name in roi_names}, self.distill_inputs,
+                student_rois, self.teacher, teacher_feats))
         return losses
 
     def distill_loss(self, student_feats: Sequence[Tensor], teacher_feats: Sequence[Tensor],
@@ -147,6 +181,16 @@ class DetectionDistiller(BaseDistiller):
         masks: Dict[int, Tensor] = {}
         with torch.autocast(device_type=batch_inputs.device.type, enabled=False):
             for name, modules in self.distill_losses.items():
+                if self.distill_inputs[name] == 'fpn_levels':
+                    levels = self.distill_levels[name]
+                    for level in levels:
+                        masks.setdefault(level, padding_mask(
+                            data_samples, student_feats[level].shape[2:], batch_inputs.device))
+                    losses[f'loss_{name}'] = modules[0](
+                        [student_feats[lvl].float() for lvl in levels],
+                        [teacher_feats[lvl].float().detach() for lvl in levels],
+                        [masks[lvl] for lvl in levels])
+                    continue
                 for level, module in zip(self.distill_levels[name], modules):
                     student, teacher = student_feats[level], teacher_feats[level]
                     if student.shape[0] != teacher.shape[0] or \
@@ -187,6 +231,13 @@ def _cfg_get(cfg: Union[dict, nn.Module], *keys: str):
             return None
         cfg = cfg[key]
     return cfg
+
+
+def _loss_input_type(cfg: dict) -> str:
+    """The ``input_type`` class attribute of the loss ``cfg`` builds, ``'fpn'`` by default."""
+    loss_type = cfg.get('type')
+    loss_cls = loss_type if isinstance(loss_type, type) else MODELS.get(loss_type)
+    return getattr(loss_cls, 'input_type', 'fpn')
 
 
 def _check_level_counts(student: dict, teacher: dict) -> Optional[int]:

@@ -1,0 +1,93 @@
+"""RoI-level distillation inputs of a two-stage detector (ND / KD++ on Faster R-CNN).
+
+During the student's ``loss`` the RoIs its RoI head samples are recorded with their labels, the
+box-head embeddings fed to the classifier (``fc_cls``'s input: after the shared FCs' ReLU) and
+the class logits; the teacher's own RoI extractor + box head then run on the same RoIs.
+"""
+import contextlib
+from typing import Dict, Iterator, Sequence, Tuple
+
+import torch
+import torch.nn as nn
+from mmdet.structures.bbox import bbox2roi
+from torch import Tensor
+
+ROI_INPUTS = ('roi_embeddings', 'roi_logits')
+
+
+def check_roi_head(detector: nn.Module, key: str, loss_name: str) -> nn.Module:
+    """The detector's single-stage RoI head (StandardRoIHead-like), or a clear error."""
+    roi_head = getattr(detector, 'roi_head', None)
+    bbox_head = getattr(roi_head, 'bbox_head', None)
+    if roi_head is None or not hasattr(roi_head, 'bbox_loss') \
+            or not hasattr(bbox_head, 'fc_cls'):
+        raise ValueError(f'distill_losses.{loss_name}: RoI distillation needs a two-stage '
+                         f'`{key}` with a StandardRoIHead and a box head with `fc_cls` (e.g. '
+                         f'Faster R-CNN); {type(detector).__name__} has '
+                         f'{type(roi_head).__name__ if roi_head is not None else "no RoI head"}')
+    return roi_head
+
+
+@contextlib.contextmanager
+def _fc_cls_inputs(bbox_head: nn.Module) -> Iterator[list]:
+    inputs: list = []
+    handle = bbox_head.fc_cls.register_forward_pre_hook(
+        lambda _module, args: inputs.append(args[0]))
+    try:
+        yield inputs
+    finally:
+        handle.remove()
+
+
+@contextlib.contextmanager
+def capture_student_rois(detector: nn.Module) -> Iterator[Dict[str, Tensor]]:
+    """Inside the context, record ``rois`` ``(R, 5)``, ``labels`` ``(R,)``, ``embeddings``
+    ``(R, D)`` and ``logits`` ``(R, K + 1)`` of the RoIs sampled in ``detector.loss``."""
+    roi_head = detector.roi_head
+    record: Dict[str, Tensor] = {}
+    original = roi_head.bbox_loss
+
+    def bbox_loss(x: Tuple[Tensor], sampling_results: Sequence) -> dict:
+        with _fc_cls_inputs(roi_head.bbox_head) as embeddings:
+            results = original(x, sampling_results)
+        record.update(
+            rois=bbox2roi([res.priors for res in sampling_results]),
+            labels=roi_head.bbox_head.get_targets(sampling_results, roi_head.train_cfg,
+                                                  concat=True)[0],
+            embeddings=embeddings[-1], logits=results['cls_score'])
+        return results
+
+    # An instance attribute shadows the method for this step only.
+    roi_head.bbox_loss = bbox_loss
+    try:
+        yield record
+    finally:
+        del roi_head.bbox_loss
+
+
+@torch.no_grad()
+def teacher_roi_outputs(detector: nn.Module, feats: Sequence[Tensor],
+                        rois: Tensor) -> Tuple[Tensor, Tensor]:
+    """The teacher's box-head ``(embeddings, logits)`` on ``rois`` from its own features."""
+    roi_head = detector.roi_head
+    with _fc_cls_inputs(roi_head.bbox_head) as embeddings:
+        logits = roi_head._bbox_forward(feats, rois)['cls_score']
+    return embeddings[-1], logits
+
+
+def roi_distill_losses(modules: Dict[str, nn.Module], inputs: Dict[str, str],
+                       student_record: Dict[str, Tensor], teacher: nn.Module,
+                       teacher_feats: Sequence[Tensor]) -> Dict[str, Tensor]:
+    """``loss_<name>`` of every RoI loss: ``roi_embeddings`` losses take ``(student, teacher,
+    labels)``, ``roi_logits`` losses ``(student, teacher)``, all in float32."""
+    embeddings, logits = teacher_roi_outputs(teacher, teacher_feats, student_record['rois'])
+    teacher_record = dict(embeddings=embeddings, logits=logits)
+    losses = {}
+    with torch.autocast(device_type=embeddings.device.type, enabled=False):
+        for name, module in modules.items():
+            kind = inputs[name][len('roi_'):]
+            args = [student_record[kind].float(), teacher_record[kind].float()]
+            if kind == 'embeddings':
+                args.append(student_record['labels'])
+            losses[f'loss_{name}'] = module(*args)
+    return losses
