@@ -1,4 +1,5 @@
 """Orthogonal (Stiefel-manifold) projector: the student-side map of VkD (CVPR 2024)."""
+import math
 from typing import Tuple
 
 import torch
@@ -7,6 +8,7 @@ import torch.nn.functional as F
 from mmdet.registry import MODELS
 from mmengine.model import BaseModule
 from torch import Tensor
+from torch.autograd.function import once_differentiable
 
 ORTHOGONAL_MAPS: Tuple[str, ...] = ('matrix_exp', 'cayley', 'householder')
 
@@ -26,8 +28,13 @@ class OrthogonalProjector(BaseModule):
       matrix built from the lower triangle of ``X`` padded to ``C_t x C_t``.
     - ``'cayley'``: ``Q = (I - A/2)^{-1} (I + A/2)``; cheaper, covers rotations without -1
       eigenvalues.
-    - ``'householder'``: the product of ``C_s`` reflections whose vectors are ``e_i`` plus the
-      strict lower triangle of ``X``.
+    - ``'householder'``: minus the product of ``C_s`` reflections whose vectors are ``e_i`` plus
+      the strict lower triangle of ``X`` (the sign makes ``X = 0`` give ``Q[:, :C_s] = I``).
+
+    ``matrix_exp`` (every shape) and ``cayley`` (when ``C_t >= 2 C_s``) never build the
+    ``C_t x C_t`` matrices: :func:`skew_map_columns` computes the same columns exactly from a
+    ``min(C_t, 2 C_s)``-square problem, with an analytic backward. For the DeiT-Ti -> RegNetY
+    projector (192 -> 3024) this is ~0.5 s forward + backward on two CPU cores instead of ~27 s.
 
     Every map gives an orthonormal ``W`` for *any* value of ``X``. PyTorch's Householder map
     multiplies by ``int(diag(X))``, which weight decay rounds to zero after one step (the pitfall in
@@ -80,15 +87,16 @@ class OrthogonalProjector(BaseModule):
         if self.orthogonal_map == 'householder':
             reflectors = x.tril(diagonal=-1)
             tau = 2.0 / (1.0 + reflectors.square().sum(dim=0))
-            q = torch.linalg.householder_product(reflectors, tau)
-        else:
+            # Zero reflectors give diag(-1): the sign flip makes the map start at ``base``
+            # (PyTorch multiplies by the -1 diagonal of its raw weight instead).
+            q = -torch.linalg.householder_product(reflectors, tau)
+        elif self.orthogonal_map == 'matrix_exp' or n >= 2 * k:
+            q = skew_map_columns(x, self.orthogonal_map)
+        else:  # Cayley, square or nearly: one dense solve beats an eigendecomposition.
             skew = F.pad(x.tril(), (0, n - k))
             skew = skew - skew.T
-            if self.orthogonal_map == 'matrix_exp':
-                q = torch.matrix_exp(skew)[:, :k]
-            else:
-                eye = torch.eye(n, dtype=x.dtype, device=x.device)
-                q = torch.linalg.solve(eye - 0.5 * skew, eye[:, :k] + 0.5 * skew[:, :k])
+            eye = torch.eye(n, dtype=x.dtype, device=x.device)
+            q = torch.linalg.solve(eye - 0.5 * skew, eye[:, :k] + 0.5 * skew[:, :k])
         return self.base @ q
 
     def forward(self, x: Tensor) -> Tensor:
@@ -115,3 +123,84 @@ def _orthonormal_linear_init(in_channels: int, out_channels: int) -> Tensor:
     # Fix the sign ambiguity of QR so the first columns span the Linear init's column space
     # with the same orientation.
     return q * torch.sign(torch.diagonal(r)).where(torch.diagonal(r) != 0, torch.ones(()))
+
+
+def skew_map_columns(raw: Tensor, orthogonal_map: str = 'matrix_exp') -> Tensor:
+    """First ``k`` columns of ``f(A)`` for the skew ``A`` that PyTorch's orthogonal map builds.
+
+    ``raw`` is ``(n, k)``, ``n >= k``; ``A = L - L^T`` with ``L`` its lower triangle padded with
+    zero columns to ``n x n``, ``f = exp`` (``'matrix_exp'``) or the Cayley map
+    ``(I - A/2)^{-1} (I + A/2)`` (``'cayley'``). Equal to
+    ``torch.matrix_exp(A)[:, :k]`` (resp. the dense solve) up to rounding, values and gradients.
+
+    Why it is cheap: ``A = [[A11, -B^T], [B, 0]]`` has a zero ``(n-k)``-square block. With the
+    thin QR ``B = Q R``, ``A = P M P^T`` for ``P = diag(I_k, Q)`` (orthonormal columns, whatever the
+    rank of ``B``) and the ``m``-square skew ``M = [[A11, -R^T], [R, 0]]``, ``m = min(n, 2k)``;
+    hence ``f(A)[:, :k] = P f(M)[:, :k]``. ``f(M)`` comes from the eigendecomposition of the
+    Hermitian ``iM``. The backward is the Daleckii-Krein formula for the normal ``A``: divided
+    differences of ``f`` between the eigenvalues of ``M`` and, for the directions outside
+    ``P``, the eigenvalue 0. It never differentiates the QR, so it holds where ``B`` is
+    rank-deficient (``B = 0`` at initialisation). Cost ``O(n k^2 + k^3)`` instead of ``O(n^3)``.
+    """
+    return _SkewMapColumns.apply(raw, orthogonal_map)
+
+
+class _SkewMapColumns(torch.autograd.Function):
+    """Autograd of :func:`skew_map_columns` (once differentiable)."""
+
+    @staticmethod
+    def forward(ctx, raw: Tensor, orthogonal_map: str) -> Tensor:
+        k = raw.shape[1]
+        q_b, r = torch.linalg.qr(raw[k:])
+        m = k + r.shape[0]
+        skew = raw.new_zeros(m, m)
+        lower = raw[:k].tril(diagonal=-1)
+        skew[:k, :k] = lower - lower.T
+        skew[k:, :k] = r
+        skew[:k, k:] = -r.T
+        # skew = V diag(-i mu) V^H with real mu: the eigenvalues of a real skew matrix are
+        # imaginary, and i * skew is Hermitian.
+        mu, v = torch.linalg.eigh(skew * 1j)
+        values, _, _ = _spectral_terms(mu, orthogonal_map)
+        columns = ((v * values) @ v[:k].mH).real
+        ctx.orthogonal_map = orthogonal_map
+        ctx.save_for_backward(q_b, mu, v)
+        return torch.cat([columns[:k], q_b @ columns[k:]])
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad: Tensor):
+        q_b, mu, v = ctx.saved_tensors
+        k = grad.shape[1]
+        # Split the upstream gradient into its part inside span(P) and the rest.
+        grad_low = grad[k:]
+        inside = q_b.T @ grad_low
+        outside = grad_low - q_b @ inside
+        _, divided, to_zero = _spectral_terms(mu, ctx.orthogonal_map)
+        # d<G, f(A) E>/dA = L_f(A^T, G E^T) = P X P^T + outside Y P^T, where X, Y come from
+        # the divided differences at the conjugate eigenvalues (the adjoint's spectrum).
+        v_top = v[:k]
+        g = torch.cat([grad[:k], inside]).to(v.dtype)
+        x = (v @ (((v.mH @ g) @ v_top) * divided.conj()) @ v.mH).real
+        y = ((v_top * to_zero.conj()) @ v_top.mH).real
+        # A = L - L^T: the gradient of the lower triangle is (dA - dA^T) on its first k columns.
+        s = x[:, :k] - x[:k].T
+        return torch.cat([s[:k], q_b @ s[k:] + outside @ y]).tril(), None
+
+
+def _spectral_terms(mu: Tensor, orthogonal_map: str) -> Tuple[Tensor, Tensor, Tensor]:
+    """For eigenvalues ``lam = -i mu`` of a skew matrix: ``f(lam)``, the divided differences
+    ``f[lam_a, lam_b]`` and ``f[lam_a, 0]``, in forms without cancellation."""
+    lam = torch.complex(torch.zeros_like(mu), -mu)
+    if orthogonal_map == 'matrix_exp':
+        # (e^a - e^b) / (a - b) = e^{(a+b)/2} sinc((a-b)/2i) for imaginary a, b (torch.sinc has pi).
+        half_sum = torch.exp(0.5 * (lam[:, None] + lam[None, :]))
+        divided = half_sum * torch.sinc((mu[:, None] - mu[None, :]) / (2 * math.pi))
+        to_zero = torch.exp(0.5 * lam) * torch.sinc(mu / (2 * math.pi))
+        return torch.exp(lam), divided, to_zero
+    if orthogonal_map == 'cayley':
+        # f(z) = (1 + z/2) / (1 - z/2): f[a, b] = 1 / ((1 - a/2)(1 - b/2)), f[a, 0] = 1 / (1 - a/2).
+        to_zero = 1.0 / (1.0 - 0.5 * lam)
+        return (1.0 + 0.5 * lam) * to_zero, to_zero[:, None] * to_zero[None, :], to_zero
+    raise ValueError(f'skew_map_columns: orthogonal_map must be matrix_exp or cayley, '
+                     f'got {orthogonal_map!r}')
