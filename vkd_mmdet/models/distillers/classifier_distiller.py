@@ -5,7 +5,6 @@ from typing import Dict, List, Optional, Tuple, Union
 
 import torch
 import torch.nn as nn
-from mmengine.config import Config
 from mmpretrain.models.classifiers import TimmClassifier
 from mmpretrain.models.heads import DeiTClsHead
 from mmpretrain.registry import MODELS
@@ -220,49 +219,6 @@ def renormalize(inputs: Tensor, source: nn.Module, target: nn.Module) -> Tensor:
     return inputs
 
 
-def export_classifier_student(config: Union[Config, str],
-                              checkpoint: dict) -> Tuple[Config, dict]:
-    """The student of a ``ClassifierDistiller`` training run as a plain mmpretrain model.
-
-    Args:
-        config: the training config (file or Config) whose ``model`` is a ClassifierDistiller.
-        checkpoint: the training checkpoint (``{'state_dict': ..., 'meta': ...}`` or a bare
-            state dict).
-
-    Returns:
-        ``(config, checkpoint)``: the training config with ``model`` replaced by the student
-        (its data preprocessor included), the distillation-only settings removed (teacher,
-        losses, the projector's optimizer key) and ``custom_imports`` kept only when the student
-        itself uses a module of vkd_mmdet (:class:`ConvStemDeiT`); and ``{'state_dict':
-        student weights, 'meta': ...}``. ``mmpretrain.apis.get_model(config_file,
-        pretrained=checkpoint_file)`` loads the pair.
-    """
-    config = Config.fromfile(config) if isinstance(config, str) else copy.deepcopy(config)
-    model_cfg = config.model
-    if model_cfg.get('type') not in ('ClassifierDistiller', 'mmpretrain.ClassifierDistiller'):
-        raise ValueError(f'export: config.model.type must be ClassifierDistiller, got '
-                         f'{model_cfg.get("type")!r}')
-    student = resolve_model_cfg(model_cfg.student, 'model.student')
-    data_preprocessor = model_cfg.get('data_preprocessor', config.get('data_preprocessor'))
-    if data_preprocessor is not None:
-        student.setdefault('data_preprocessor', copy.deepcopy(data_preprocessor))
-    config.model = student
-
-    paramwise = config.get('optim_wrapper', {}).get('paramwise_cfg', {})
-    paramwise.get('custom_keys', {}).pop('projector', None)
-    if not _uses_vkd_modules(student):
-        config.pop('custom_imports', None)
-
-    state_dict = checkpoint.get('state_dict', checkpoint)
-    student_state = {key[len('student.'):]: value for key, value in state_dict.items()
-                     if key.startswith('student.')}
-    if not student_state:
-        raise ValueError('export: the checkpoint holds no `student.*` weights; expected a '
-                         'ClassifierDistiller training checkpoint')
-    meta = copy.deepcopy(checkpoint.get('meta', {})) if 'state_dict' in checkpoint else {}
-    return config, dict(state_dict=student_state, meta=meta)
-
-
 def _pooled(feat, who: str) -> Tensor:
     if isinstance(feat, Tensor) and feat.dim() == 2:
         return feat
@@ -292,18 +248,3 @@ def _same(a: Optional[Tensor], b: Optional[Tensor]) -> bool:
     if a is None or b is None:
         return a is None and b is None
     return a.shape == b.shape and torch.equal(a.cpu(), b.cpu())
-
-
-def _uses_vkd_modules(cfg) -> bool:
-    """Whether a model config names a module that only vkd_mmdet registers."""
-    if isinstance(cfg, dict):
-        kind = cfg.get('type')
-        if isinstance(kind, str):
-            cls = MODELS.get(kind)
-            if cls is not None and cls.__module__.startswith('vkd_mmdet'):
-                return True
-        return any(_uses_vkd_modules(value) for value in cfg.values())
-    if isinstance(cfg, (list, tuple)):
-        return any(_uses_vkd_modules(value) for value in cfg)
-    return False
-
