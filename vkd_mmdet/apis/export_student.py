@@ -9,9 +9,9 @@ import os
 import os.path as osp
 from typing import Any, Optional, Set, Tuple, Union
 
+import mmengine.registry as mmengine_registry
 import numpy as np
 import torch
-import mmengine.registry as mmengine_registry
 from mmengine.config import Config
 from mmengine.registry import Registry
 from mmengine.runner.checkpoint import _load_checkpoint

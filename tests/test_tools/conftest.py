@@ -1,0 +1,123 @@
+"""A tiny RetinaNet distillation run on generated COCO data, written once per test session."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from mmengine.registry import init_default_scope
+
+from vkd_mmdet.datasets import CLASSES, make_synthetic_coco
+from vkd_mmdet.testing import save_random_checkpoint, tiny_detector_cfg
+
+REPO = Path(__file__).resolve().parents[2]
+RETINANET = 'retinanet/retinanet_r50_fpn_1x_coco.py'
+
+# Distiller config over mmdet's packaged RetinaNet-R18 config; the test data, a 4-iteration
+# schedule whose LR does not depend on max_iters (a shorter run is a prefix of a longer one), and
+# score_thr=0 so that even random detectors predict boxes to compare.
+CONFIG = """
+_base_ = ['mmdet::retinanet/retinanet_r18_fpn_1x_coco.py']
+custom_imports = dict(imports=['vkd_mmdet'], allow_failed_imports=False)
+
+data_root = '{data_root}/'
+metainfo = dict(classes={classes!r})
+model = dict(
+    _delete_=True,
+    type='DetectionDistiller',
+    student={student!r},
+    teacher={teacher!r},
+    teacher_ckpt='{teacher_ckpt}',
+    distill_losses=dict(vkd=dict(type='VkDLoss', in_channels=16, out_channels=32)))
+
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadAnnotations', with_bbox=True),
+    dict(type='Resize', scale=(96, 64), keep_ratio=True),
+    dict(type='PackDetInputs'),
+]
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='Resize', scale=(96, 64), keep_ratio=True),
+    dict(type='LoadAnnotations', with_bbox=True),
+    dict(type='PackDetInputs',
+         meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor')),
+]
+train_dataloader = dict(
+    batch_size=2, num_workers=0, persistent_workers=False,
+    dataset=dict(data_root=data_root, metainfo=metainfo,
+                 ann_file='annotations/instances_train.json', data_prefix=dict(img='train/'),
+                 pipeline=train_pipeline))
+val_dataloader = dict(
+    batch_size=1, num_workers=0, persistent_workers=False,
+    dataset=dict(data_root=data_root, metainfo=metainfo,
+                 ann_file='annotations/instances_val.json', data_prefix=dict(img='val/'),
+                 pipeline=test_pipeline))
+test_dataloader = val_dataloader
+val_evaluator = dict(ann_file=data_root + 'annotations/instances_val.json')
+test_evaluator = val_evaluator
+
+train_cfg = dict(_delete_=True, type='IterBasedTrainLoop', max_iters=4, val_interval=1000)
+param_scheduler = [dict(type='LinearLR', start_factor=0.5, by_epoch=False, begin=0, end=3)]
+optim_wrapper = dict(
+    optimizer=dict(lr=0.01),
+    paramwise_cfg=dict(custom_keys={{'projector': dict(decay_mult=0.0)}}))
+default_hooks = dict(checkpoint=dict(by_epoch=False, interval=2), logger=dict(interval=1))
+log_processor = dict(by_epoch=False)
+custom_hooks = [dict(type='ExportStudentHook')]
+env_cfg = dict(cudnn_benchmark=False, dist_cfg=dict(backend='gloo'))
+randomness = dict(seed=0)
+"""
+
+
+def _tiny(base_channels: int, neck_channels: int) -> dict:
+    cfg = tiny_detector_cfg(RETINANET, num_classes=len(CLASSES), base_channels=base_channels,
+                            neck_channels=neck_channels)
+    cfg.test_cfg.score_thr = 0.0
+    return cfg.to_dict()
+
+
+@pytest.fixture(scope='session')
+def tiny_run(tmp_path_factory) -> dict:
+    """Paths of the generated data, the teacher checkpoint and the distiller config."""
+    root = tmp_path_factory.mktemp('tiny_run')
+    make_synthetic_coco(str(root / 'data'), num_train=4, num_val=2, image_size=(64, 96),
+                        max_objects=3)
+    init_default_scope('mmdet')
+    teacher = _tiny(16, 32)
+    teacher_ckpt = save_random_checkpoint(teacher, str(root / 'teacher.pth'), seed=1)
+    config = root / 'tiny_vkd_retinanet.py'
+    config.write_text(CONFIG.format(data_root=root / 'data', classes=CLASSES,
+                                    student=_tiny(8, 16), teacher=teacher,
+                                    teacher_ckpt=teacher_ckpt))
+    return dict(root=root, config=str(config), teacher=teacher, teacher_ckpt=teacher_ckpt,
+                val_images=sorted(str(p) for p in (root / 'data' / 'val').glob('*.png')))
+
+
+def run_python(args, timeout=120, **kwargs) -> subprocess.CompletedProcess:
+    """Run ``python args...`` (one thread per process: the CI machine has 2 cores)."""
+    env = dict(os.environ, OMP_NUM_THREADS='1', MKL_NUM_THREADS='1',
+               PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get('PYTHONPATH', '')]))
+    env.update(kwargs.pop('env', {}))
+    result = subprocess.run([sys.executable, *args], env=env, capture_output=True, text=True,
+                            timeout=timeout, cwd=kwargs.pop('cwd', str(REPO)), **kwargs)
+    assert result.returncode == 0, \
+        f'{args} failed:\n{result.stdout[-3000:]}\n{result.stderr[-6000:]}'
+    return result
+
+
+def tool_main(name: str):
+    """``tools/<name>.py``'s ``main`` (the tools are scripts, not a package)."""
+    import importlib.util
+    path = REPO / 'tools' / f'{name}.py'
+    spec = importlib.util.spec_from_file_location(f'vkd_tools_{name}', path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.main
+
+
+def student_state(checkpoint: str) -> dict:
+    import torch
+    state = torch.load(checkpoint, map_location='cpu', weights_only=False)['state_dict']
+    return {k[len('student.'):]: v for k, v in state.items() if k.startswith('student.')}
+
