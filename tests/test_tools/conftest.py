@@ -94,10 +94,27 @@ def tiny_run(tmp_path_factory) -> dict:
                 val_images=sorted(str(p) for p in (root / 'data' / 'val').glob('*.png')))
 
 
+def probe_config(tiny_run: dict, name: str, custom_hooks: str) -> str:
+    """A config over the tiny run's, with the test probe hooks importable and ``custom_hooks``."""
+    path = tiny_run['root'] / f'{name}.py'
+    path.write_text(f"_base_ = ['{tiny_run['config']}']\n"
+                    "custom_imports = dict(imports=['vkd_mmdet', 'test_tools.probe_hooks'], "
+                    "allow_failed_imports=False)\n"
+                    f"custom_hooks = {custom_hooks}\n")
+    return str(path)
+
+
+def subprocess_env() -> dict:
+    """Environment of tool subprocesses: the repo and the probe hooks importable, one thread
+    per process (the CI machine has 2 cores)."""
+    return dict(os.environ, OMP_NUM_THREADS='1', MKL_NUM_THREADS='1',
+               PYTHONPATH=os.pathsep.join([str(REPO), str(REPO / 'tests'),
+                                           os.environ.get('PYTHONPATH', '')]))
+
+
 def run_python(args, timeout=120, **kwargs) -> subprocess.CompletedProcess:
-    """Run ``python args...`` (one thread per process: the CI machine has 2 cores)."""
-    env = dict(os.environ, OMP_NUM_THREADS='1', MKL_NUM_THREADS='1',
-               PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get('PYTHONPATH', '')]))
+    """Run ``python args...``; fail with its output when it fails."""
+    env = subprocess_env()
     env.update(kwargs.pop('env', {}))
     result = subprocess.run([sys.executable, *args], env=env, capture_output=True, text=True,
                             timeout=timeout, cwd=kwargs.pop('cwd', str(REPO)), **kwargs)
