@@ -1,0 +1,6 @@
+# FitNet (1x1 conv adapter + MSE) on all five FPN levels (P3-P7), RetinaNet R101 -> R18.
+# Everything but the loss comes from the VkD config. Weight 1.0 is ours.
+_base_ = ['../vkd/retinanet_r101_r18.py']
+model = dict(distill_losses=dict(
+    _delete_=True,
+    fitnet=dict(type='FitNetLoss', in_channels=256, out_channels=256, loss_weight=1.0)))

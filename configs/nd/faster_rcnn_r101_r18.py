@@ -1,0 +1,12 @@
+# ND loss alone on RoI box-head embeddings (1024-d, after ReLU) of the RoIs sampled by the
+# student's RoI head; teacher embeddings from the teacher's box head on the same RoIs.
+# Faster R-CNN R101 -> R18 only (needs a RoI head). Weight 1.5 is KD++'s R101 -> R18 setting.
+# Class centres (80 classes + background) first:
+#   python tools/compute_class_centers.py configs/nd/faster_rcnn_r101_r18.py
+# Everything but the loss comes from the VkD config.
+_base_ = ['../vkd/faster_rcnn_r101_r18.py']
+class_centers = 'work_dirs/class_centers/faster_rcnn_r101_fpn_2x_coco.pth'
+model = dict(distill_losses=dict(
+    _delete_=True,
+    nd=dict(type='NDLoss', num_classes=80, in_channels=1024, out_channels=1024,
+            class_centers=class_centers, loss_weight=1.5)))

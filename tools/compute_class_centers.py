@@ -1,0 +1,135 @@
+"""Teacher class-mean RoI embeddings for the ND loss (KD++) of a distillation config.
+
+For every training image the frozen teacher embeds (box-head output after ReLU, the input of
+``fc_cls``) its ground-truth boxes, each counted for its class, and the negatives its own RoI
+head samples among its RPN proposals, counted for the background (row ``num_classes``). The
+class means over the training set are written to the file the config's ``NDLoss`` entry names
+in ``class_centers`` (or ``--out``), as ``{'centers': (K + 1, D), 'counts': (K + 1,),
+'classes': [...]}``. Partial sums are saved every ``--save-interval`` batches; ``--resume``
+continues from them.
+
+Example::
+
+    python tools/compute_class_centers.py configs/nd/faster_rcnn_r101_r18.py
+"""
+import argparse
+import os
+import os.path as osp
+
+import torch
+from mmdet.registry import DATASETS, MODELS
+from mmdet.structures.bbox import bbox2roi
+from mmengine.config import Config, DictAction
+from mmengine.dataset import pseudo_collate
+from mmengine.registry import init_default_scope
+from torch.utils.data import DataLoader, Subset
+from tqdm import tqdm
+
+from vkd_mmdet.models.distillers.base_distiller import (
+    build_model,
+    load_teacher_checkpoint,
+    resolve_model_cfg,
+)
+from vkd_mmdet.models.distillers.roi_distillation import check_roi_head, teacher_roi_outputs
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('config', help='distillation config with an NDLoss entry')
+    parser.add_argument('--out', help='output file (default: the NDLoss `class_centers`)')
+    parser.add_argument('--batch-size', type=int, default=2)
+    parser.add_argument('--num-workers', type=int, default=2)
+    parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
+    parser.add_argument('--max-images', type=int, help='stop after this many images')
+    parser.add_argument('--save-interval', type=int, default=500,
+                        help='batches between saves of the partial sums')
+    parser.add_argument('--resume', action='store_true', help='continue from <out>.partial')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config settings, as in mmdet tools')
+    return parser.parse_args()
+
+
+def nd_entry(cfg: Config) -> dict:
+    entries = [loss for loss in cfg.model.distill_losses.values() if loss.get('type') == 'NDLoss']
+    if len(entries) != 1:
+        raise ValueError(f'{len(entries)} NDLoss entries in model.distill_losses; expected one')
+    return entries[0]
+
+
+@torch.no_grad()
+def embed_batch(teacher, batch: dict, num_classes: int):
+    """(embeddings, labels) of the GT boxes and the sampled background RoIs of a batch."""
+    batch = teacher.data_preprocessor(batch, False)
+    feats = teacher.extract_feat(batch['inputs'])
+    samples = batch['data_samples']
+    proposals = teacher.rpn_head.predict(feats, samples, rescale=False)
+    roi_head = teacher.roi_head
+    boxes, labels = [], []
+    for proposal, sample in zip(proposals, samples):
+        gt = sample.gt_instances
+        proposal.priors = proposal.pop('bboxes')
+        assign = roi_head.bbox_assigner.assign(proposal, gt, sample.get('ignored_instances'))
+        negatives = roi_head.bbox_sampler.sample(assign, proposal, gt).neg_priors
+        boxes.append(torch.cat([gt.bboxes, negatives]))
+        labels.append(torch.cat([gt.labels, gt.labels.new_full((len(negatives),), num_classes)]))
+    embeddings, _ = teacher_roi_outputs(teacher, feats, bbox2roi(boxes))
+    return embeddings, torch.cat(labels)
+
+
+def main() -> None:
+    args = parse_args()
+    cfg = Config.fromfile(args.config)
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
+    init_default_scope(cfg.get('default_scope', 'mmdet'))
+    if cfg.get('custom_imports'):
+        from mmengine.utils import import_modules_from_strings
+        import_modules_from_strings(**cfg.custom_imports)
+    entry = nd_entry(cfg)
+    out = args.out or entry.get('class_centers')
+    if not out:
+        raise ValueError('no output file: give --out or `class_centers` in the NDLoss entry')
+    num_classes = entry['num_classes']
+
+    teacher = build_model(resolve_model_cfg(cfg.model.teacher, 'teacher'), MODELS)
+    load_teacher_checkpoint(teacher, cfg.model.teacher_ckpt,
+                            cfg.model.get('teacher_ckpt_strict', True),
+                            cfg.model.get('teacher_ckpt_trusted', False))
+    check_roi_head(teacher, 'teacher', 'nd')
+    teacher.to(args.device).eval()
+
+    partial = out + '.partial'
+    state = dict(sums=None, counts=torch.zeros(num_classes + 1, dtype=torch.float64), done=0)
+    if args.resume and osp.exists(partial):
+        state = torch.load(partial, map_location='cpu', weights_only=True)
+    dataset = DATASETS.build(cfg.train_dataloader.dataset)
+    end = len(dataset) if args.max_images is None else min(args.max_images, len(dataset))
+    loader = DataLoader(Subset(dataset, range(state['done'], end)), batch_size=args.batch_size,
+                        num_workers=args.num_workers, collate_fn=pseudo_collate)
+    os.makedirs(osp.dirname(osp.abspath(out)), exist_ok=True)
+    progress = tqdm(loader, initial=state['done'] // args.batch_size,
+                    total=-(-end // args.batch_size), desc='class centres')
+    for step, batch in enumerate(progress, 1):
+        embeddings, labels = embed_batch(teacher, batch, num_classes)
+        embeddings = embeddings.double().cpu()
+        if state['sums'] is None:
+            state['sums'] = torch.zeros(num_classes + 1, embeddings.shape[1], dtype=torch.float64)
+        state['sums'].index_add_(0, labels.cpu(), embeddings)
+        state['counts'] += torch.bincount(labels.cpu(), minlength=num_classes + 1).double()
+        state['done'] = min(state['done'] + len(batch['inputs']), end)
+        if step % args.save_interval == 0:
+            torch.save(state, partial)
+    if state['sums'] is None:
+        raise RuntimeError('no image was processed')
+    centers = state['sums'] / state['counts'].clamp(min=1)[:, None]
+    classes = list(dataset.metainfo.get('classes', [])) + ['background']
+    torch.save(dict(centers=centers.float(), counts=state['counts'].float(), classes=classes), out)
+    if osp.exists(partial):
+        os.remove(partial)
+    missing = [name for name, count in zip(classes, state['counts'].tolist()) if count == 0]
+    print(f'wrote {out}: {tuple(centers.shape)} centres from {state["done"]} images'
+          + (f'; no sample of {missing}' if missing else ''))
+
+
+if __name__ == '__main__':
+    main()
