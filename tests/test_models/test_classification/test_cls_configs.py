@@ -1,0 +1,109 @@
+"""Every shipped configs/vkd_cls config, shrunk for the CPU (pretrained off, tiny images)."""
+import copy
+import glob
+import os.path as osp
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.optim import build_optim_wrapper
+from mmengine.registry import init_default_scope
+from mmpretrain.registry import MODELS
+from tiny_classifiers import IMG, NUM_CLASSES, TINY_VIT, batch, save_random_checkpoint
+
+import vkd_mmdet  # noqa: F401
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+CONFIGS = sorted(glob.glob(osp.join(ROOT, 'configs', 'vkd_cls', '*.py')))
+
+
+def tiny_config(path: str, tmp_path) -> Config:
+    """The config with tiny student / teacher / classes and a random local teacher checkpoint."""
+    cfg = Config.fromfile(path)
+    model = cfg.model
+    cfg.data_preprocessor.num_classes = NUM_CLASSES
+    head = dict(num_classes=NUM_CLASSES)
+    if model.student.get('backbone', {}).get('type') == 'ConvStemDeiT':
+        model.student.backbone.update(arch=TINY_VIT, img_size=IMG, stem_channels=8)
+        model.student.head = dict(head, in_channels=32)
+        student_channels = 32
+    else:
+        model.student.backbone = dict(base_channels=8, stem_channels=8)
+        model.student.head = dict(head, in_channels=64)
+        student_channels = 64
+    if model.teacher.get('type') == 'TimmClassifier':
+        model.teacher.update(model_name='regnetx_002', num_classes=NUM_CLASSES)
+        teacher_channels, timm_keys = 368, True
+    else:
+        model.teacher.backbone = dict(base_channels=8, stem_channels=8)
+        model.teacher.head = dict(head, in_channels=64)
+        teacher_channels, timm_keys = 64, False
+    for loss in model.get('feature_losses', {}).values():
+        loss.update(in_channels=student_channels, out_channels=teacher_channels)
+    init_default_scope('mmpretrain')
+    from vkd_mmdet.models.distillers.base_distiller import resolve_model_cfg
+    teacher = resolve_model_cfg(copy.deepcopy(model.teacher), 'teacher')
+    teacher.setdefault('data_preprocessor', copy.deepcopy(cfg.data_preprocessor))
+    model.teacher_ckpt = save_random_checkpoint(teacher, tmp_path / 'teacher.pth', timm_keys)
+    return cfg
+
+
+def build(cfg: Config):
+    model_cfg = copy.deepcopy(cfg.model)
+    model_cfg.setdefault('data_preprocessor', copy.deepcopy(cfg.data_preprocessor))  # as Runner
+    model = MODELS.build(model_cfg)
+    model.init_weights()
+    return model
+
+
+def test_configs_are_shipped():
+    names = {osp.basename(path) for path in CONFIGS}
+    assert {'deit-tiny_regnety160_in1k.py', 'deit-small_regnety160_in1k.py',
+            'resnet18_resnet34_in1k.py', 'srd_resnet18_resnet34_in1k.py'} <= names
+
+
+@pytest.mark.parametrize('path', CONFIGS, ids=osp.basename)
+def test_one_train_step(path, tmp_path):
+    cfg = tiny_config(path, tmp_path)
+    model = build(cfg)
+    optim_wrapper = build_optim_wrapper(model, cfg.optim_wrapper)  # the config's paramwise rules
+    losses = model.train_step(batch(), optim_wrapper)
+    expected = {'loss', 'loss_cls'} | {f'loss_{name}' for name in
+                                       {**cfg.model.get('feature_losses', {}),
+                                        **cfg.model.get('logit_losses', {})}}
+    assert expected <= set(losses)
+    assert all(torch.isfinite(value) for value in losses.values())
+
+
+def test_export_loads_in_plain_mmpretrain(tmp_path):
+    """The ResNet-18 student, exported by tools' export_student, loads with
+    mmpretrain.apis.get_model / ImageClassificationInferencer in a process without vkd_mmdet and
+    predicts what the distiller predicts."""
+    from vkd_mmdet.apis.export_student import export_student
+    cfg = tiny_config(osp.join(ROOT, 'configs', 'vkd_cls', 'resnet18_resnet34_in1k.py'),
+                      tmp_path)
+    model = build(cfg).eval()
+    torch.save(dict(state_dict=model.state_dict(), meta=dict(epoch=1)), tmp_path / 'run.pth')
+    cfg_path, ckpt_path = export_student(cfg, str(tmp_path / 'run.pth'), str(tmp_path / 'out'))
+    image = np.random.default_rng(0).integers(0, 256, (IMG, IMG, 3), dtype=np.uint8)
+    np.save(tmp_path / 'image.npy', image)
+    script = f"""
+import sys, numpy as np, torch
+from mmpretrain.apis import ImageClassificationInferencer, get_model
+model = get_model({cfg_path!r}, pretrained={ckpt_path!r}, device='cpu').eval()
+image = np.load({str(tmp_path / 'image.npy')!r})
+batch = model.data_preprocessor(dict(inputs=[torch.from_numpy(image).permute(2, 0, 1)]))
+np.save({str(tmp_path / 'logits.npy')!r}, model(batch['inputs']).detach().numpy())
+result = ImageClassificationInferencer(model)(image)[0]
+assert 'vkd_mmdet' not in sys.modules, 'vkd_mmdet was imported'
+print('pred_label', result['pred_label'])
+"""
+    done = subprocess.run([sys.executable, '-c', script], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    expected = model(torch.from_numpy(image).permute(2, 0, 1)[None], mode='tensor')
+    np.testing.assert_allclose(np.load(tmp_path / 'logits.npy'), expected.detach().numpy(),
+                               rtol=1e-5, atol=1e-5)
