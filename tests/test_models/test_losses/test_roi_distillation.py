@@ -1,0 +1,149 @@
+"""RoI inputs of ND / KD++: recorded student RoIs, embeddings and logits, the teacher's on the
+same RoIs, the RoI-head check, and tools/compute_class_centers.py (means, resume)."""
+import importlib.util
+import os.path as osp
+import sys
+
+import pytest
+import torch
+import torch.nn.functional as F
+from mmdet.registry import MODELS
+from mmdet.structures.bbox import bbox2roi
+from mmdet.testing import demo_mm_inputs
+from mmengine.registry import init_default_scope
+
+from vkd_mmdet.datasets.synthetic_coco import CLASSES, make_synthetic_coco
+from vkd_mmdet.models.distillers.roi_distillation import capture_student_rois, teacher_roi_outputs
+from vkd_mmdet.testing import save_random_checkpoint, tiny_detector_cfg
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+FASTER = 'faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py'
+
+
+def _head_by_hand(detector, feats, rois):
+    """Shared2FCBBoxHead written out: RoIAlign, flatten, fc -> ReLU twice, fc_cls."""
+    head = detector.roi_head.bbox_head
+    x = detector.roi_head.bbox_roi_extractor(feats[:4], rois).flatten(1)
+    for fc in head.shared_fcs:
+        x = F.relu(fc(x))
+    return x, head.fc_cls(x)
+
+
+def test_student_record_and_teacher_outputs():
+    init_default_scope('mmdet')
+    torch.manual_seed(0)
+    detector = MODELS.build(tiny_detector_cfg(FASTER, num_classes=3, base_channels=8,
+                                              neck_channels=16))
+    data = detector.data_preprocessor(
+        demo_mm_inputs(2, [(3, 96, 128), (3, 64, 96)], num_items=[3, 2], num_classes=3), True)
+    with capture_student_rois(detector) as record:
+        detector.loss(data['inputs'], data['data_samples'])
+    assert 'bbox_loss' not in vars(detector.roi_head)  # the method is restored
+    rois, labels = record['rois'], record['labels']
+    assert rois.shape[1] == 5 and labels.shape == rois.shape[:1]
+    assert set(rois[:, 0].tolist()) == {0., 1.}
+    assert labels.min() >= 0 and labels.max() <= 3 and (labels == 3).any()
+    detector.eval()  # fixed BatchNorm statistics for an exact re-computation
+    with torch.no_grad():
+        feats = detector.extract_feat(data['inputs'])
+        embeddings, logits = _head_by_hand(detector, feats, rois)
+        assert (embeddings >= 0).all()  # after ReLU
+        got_embeddings, got_logits = teacher_roi_outputs(detector, feats, rois)
+    torch.testing.assert_close(got_embeddings, embeddings)
+    torch.testing.assert_close(got_logits, logits)
+    assert record['embeddings'].shape == embeddings.shape
+    torch.testing.assert_close(detector.roi_head.bbox_head.fc_cls(record['embeddings']),
+                               record['logits'])
+
+
+def test_roi_loss_needs_a_roi_head(tmp_path):
+    init_default_scope('mmdet')
+    retina = tiny_detector_cfg('retinanet/retinanet_r50_fpn_1x_coco.py', num_classes=3,
+                               base_channels=8, neck_channels=16)
+    centers = str(tmp_path / 'c.pth')
+    torch.save({'centers': torch.randn(4, 32)}, centers)
+    with pytest.raises(ValueError, match='distill_losses.nd: RoI distillation needs'):
+        MODELS.build(dict(
+            type='DetectionDistiller', student=retina, teacher=retina,
+            teacher_ckpt=save_random_checkpoint(retina, str(tmp_path / 't.pth')),
+            distill_losses=dict(nd=dict(type='NDLoss', num_classes=3, in_channels=32,
+                                        out_channels=32, class_centers=centers))))
+    with pytest.raises(ValueError, match="inputs='fpn_all'"):
+        MODELS.build(dict(
+            type='DetectionDistiller', student=retina, teacher=retina,
+            teacher_ckpt=str(tmp_path / 't.pth'),
+            distill_losses=dict(x=dict(type='FitNetLoss', in_channels=16, out_channels=16,
+                                       inputs='fpn_all'))))
+
+
+def _load_tool():
+    spec = importlib.util.spec_from_file_location(
+        'compute_class_centers', osp.join(ROOT, 'tools', 'compute_class_centers.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_compute_class_centers_means_and_resume(tmp_path, monkeypatch):
+    init_default_scope('mmdet')
+    make_synthetic_coco(str(tmp_path / 'data'), num_train=4, num_val=1, image_size=(64, 96),
+                        max_objects=3)
+    teacher = tiny_detector_cfg(FASTER, num_classes=len(CLASSES), base_channels=8,
+                                neck_channels=16)
+    ckpt = save_random_checkpoint(teacher, str(tmp_path / 'teacher.pth'))
+    pipeline = [dict(type='LoadImageFromFile'), dict(type='LoadAnnotations', with_bbox=True),
+                dict(type='Resize', scale=(96, 64), keep_ratio=True), dict(type='PackDetInputs')]
+    dataset = dict(type='CocoDataset', data_root=str(tmp_path / 'data'),
+                   ann_file='annotations/instances_train.json', data_prefix=dict(img='train/'),
+                   metainfo=dict(classes=CLASSES), pipeline=pipeline)
+    config = tmp_path / 'nd.py'
+    config.write_text(
+        "custom_imports = dict(imports=['vkd_mmdet'], allow_failed_imports=False)\n"
+        f"model = dict(teacher={dict(teacher)!r}, teacher_ckpt={ckpt!r},\n"
+        "    distill_losses=dict(nd=dict(type='NDLoss', num_classes=5, in_channels=32,\n"
+        f"        out_channels=32, class_centers={str(tmp_path / 'centers.pth')!r})))\n"
+        f"train_dataloader = dict(dataset={dataset!r})\n")
+    tool = _load_tool()
+    args = ['compute_class_centers.py', str(config), '--batch-size', '1', '--num-workers', '0',
+            '--save-interval', '1']
+    # Interrupted after two images, then resumed.
+    real_embed = tool.embed_batch
+    calls = []
+
+    def failing_embed(*a):
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        calls.append(1)
+        return real_embed(*a)
+
+    monkeypatch.setattr(tool, 'embed_batch', failing_embed)
+    monkeypatch.setattr(sys, 'argv', args)
+    with pytest.raises(KeyboardInterrupt):
+        tool.main()
+    assert torch.load(str(tmp_path / 'centers.pth.partial'), weights_only=True)['done'] == 2
+    monkeypatch.setattr(tool, 'embed_batch', real_embed)
+    monkeypatch.setattr(sys, 'argv', args + ['--resume'])
+    tool.main()
+    result = torch.load(str(tmp_path / 'centers.pth'), weights_only=True)
+    assert not osp.exists(str(tmp_path / 'centers.pth.partial'))
+    assert result['centers'].shape == (6, 32) and result['counts'][5] > 0
+
+    # Independent foreground means: the teacher's box head on each image's GT boxes.
+    from mmdet.registry import DATASETS
+    model = MODELS.build(teacher)
+    model.load_state_dict(torch.load(ckpt, weights_only=True)['state_dict'])
+    model.eval()
+    sums, counts = torch.zeros(5, 32), torch.zeros(5)
+    for item in DATASETS.build(dataset):
+        batch = model.data_preprocessor(dict(inputs=[item['inputs']],
+                                             data_samples=[item['data_samples']]), False)
+        gt = batch['data_samples'][0].gt_instances
+        with torch.no_grad():
+            feats = model.extract_feat(batch['inputs'])
+            embeddings, _ = _head_by_hand(model, feats, bbox2roi([gt.bboxes]))
+        sums.index_add_(0, gt.labels, embeddings)
+        counts += torch.bincount(gt.labels, minlength=5)
+    seen = counts > 0
+    torch.testing.assert_close(result['counts'][:5], counts)
+    torch.testing.assert_close(result['centers'][:5][seen], (sums / counts[:, None])[seen],
+                               atol=1e-5, rtol=1e-4)
