@@ -94,6 +94,10 @@ def tiny_run(tmp_path_factory) -> dict:
                 val_images=sorted(str(p) for p in (root / 'data' / 'val').glob('*.png')))
 
 
+#: ``--cfg-options`` that skip the validation which ends every run (for tests that do not read it).
+NO_VAL = ['val_cfg=None', 'val_dataloader=None', 'val_evaluator=None']
+
+
 def probe_config(tiny_run: dict, name: str, custom_hooks: str) -> str:
     """A config over the tiny run's, with the test probe hooks importable and ``custom_hooks``."""
     path = tiny_run['root'] / f'{name}.py'

@@ -21,12 +21,15 @@ class TrainProbeHook(Hook):
 
     def before_train(self, runner) -> None:
         model = runner.model.module if is_model_wrapper(runner.model) else runner.model
-        model.student.neck.register_forward_hook(
-            lambda _m, _a, out: self.record['neck_dtypes'].add(str(out[0].dtype)))
+        model.student.neck.register_forward_hook(self._record_neck)
         for modules in model.distill_losses.values():
             for module in modules:
                 module.register_forward_hook(
                     lambda _m, _a, out: self.record['distill_dtypes'].add(str(out.dtype)))
+
+    def _record_neck(self, module, _args, out) -> None:
+        if module.training:  # not the validation that ends the run
+            self.record['neck_dtypes'].add(str(out[0].dtype))
 
     def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None) -> None:
         self.record['losses'].append({k: float(v) for k, v in outputs.items()})
@@ -55,6 +58,10 @@ class HangAfterIterHook(Hook):
     def __init__(self, at_iter: int, marker: str) -> None:
         self.at_iter = at_iter
         self.marker = marker
+
+    def _record_neck(self, module, _args, out) -> None:
+        if module.training:  # not the validation that ends the run
+            self.record['neck_dtypes'].add(str(out[0].dtype))
 
     def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None) -> None:
         if runner.iter + 1 == self.at_iter:

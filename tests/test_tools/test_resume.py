@@ -12,7 +12,7 @@ from mmengine.runner.checkpoint import find_latest_checkpoint
 
 from vkd_mmdet.utils import find_resumable_checkpoint
 
-from .conftest import REPO, probe_config, student_state, subprocess_env, tool_main
+from .conftest import NO_VAL, REPO, probe_config, student_state, subprocess_env, tool_main
 
 NO_EXPORT = 'custom_hooks=[]'
 
@@ -20,7 +20,7 @@ NO_EXPORT = 'custom_hooks=[]'
 def test_killed_run_resumes_to_the_uninterrupted_result(tiny_run, tmp_path):
     # Uninterrupted: 4 iterations.
     tool_main('train')([tiny_run['config'], '--work-dir', str(tmp_path / 'full'),
-                        '--cfg-options', NO_EXPORT, 'experiment_name=resume_full'])
+                        '--cfg-options', NO_EXPORT, *NO_VAL, 'experiment_name=resume_full'])
     full = student_state(str(tmp_path / 'full' / 'iter_4.pth'))
 
     # The same run, checkpointing every iteration, SIGKILLed while hanging after iteration 3.
@@ -30,7 +30,7 @@ def test_killed_run_resumes_to_the_uninterrupted_result(tiny_run, tmp_path):
                           f"[dict(type='HangAfterIterHook', at_iter=3, marker='{marker}')]")
     job = subprocess.Popen(
         [sys.executable, str(REPO / 'tools' / 'train.py'), config, '--work-dir', str(work_dir),
-         '--cfg-options', 'default_hooks.checkpoint.interval=1'],
+         '--cfg-options', 'default_hooks.checkpoint.interval=1', *NO_VAL],
         env=subprocess_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.time() + 120
@@ -55,7 +55,8 @@ def test_killed_run_resumes_to_the_uninterrupted_result(tiny_run, tmp_path):
         torch.load(work_dir / 'iter_4.pth', weights_only=False)
 
     runner = tool_main('train')([tiny_run['config'], '--work-dir', str(work_dir), '--resume',
-                                 '--cfg-options', NO_EXPORT, 'experiment_name=resume_after_kill'])
+                                 '--cfg-options', NO_EXPORT, *NO_VAL,
+                                 'experiment_name=resume_after_kill'])
     assert runner.iter == 4
     resumed = student_state(str(work_dir / 'iter_4.pth'))
     after_3 = student_state(str(work_dir / 'iter_3.pth'))
