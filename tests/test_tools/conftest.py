@@ -84,13 +84,14 @@ def tiny_run(tmp_path_factory) -> dict:
     make_synthetic_coco(str(root / 'data'), num_train=4, num_val=2, image_size=(64, 96),
                         max_objects=3)
     init_default_scope('mmdet')
-    teacher = _tiny(16, 32)
+    teacher, student = _tiny(16, 32), _tiny(8, 16)
     teacher_ckpt = save_random_checkpoint(teacher, str(root / 'teacher.pth'), seed=1)
     config = root / 'tiny_vkd_retinanet.py'
     config.write_text(CONFIG.format(data_root=root / 'data', classes=CLASSES,
-                                    student=_tiny(8, 16), teacher=teacher,
+                                    student=student, teacher=teacher,
                                     teacher_ckpt=teacher_ckpt))
-    return dict(root=root, config=str(config), teacher=teacher, teacher_ckpt=teacher_ckpt,
+    return dict(root=root, config=str(config), student=student, teacher=teacher,
+                teacher_ckpt=teacher_ckpt,
                 val_images=sorted(str(p) for p in (root / 'data' / 'val').glob('*.png')))
 
 
