@@ -29,7 +29,8 @@ class OrthogonalProjector(BaseModule):
     - ``'cayley'``: ``Q = (I - A/2)^{-1} (I + A/2)``; cheaper, covers rotations without -1
       eigenvalues.
     - ``'householder'``: minus the product of ``C_s`` reflections whose vectors are ``e_i`` plus
-      the strict lower triangle of ``X`` (the sign makes ``X = 0`` give ``Q[:, :C_s] = I``).
+      the strict lower triangle of ``X`` (the sign makes ``X = 0`` give ``Q[:, :C_s] = I``),
+      computed in compact WY form.
 
     ``matrix_exp`` (every shape) and ``cayley`` (when ``C_t >= 2 C_s``) never build the
     ``C_t x C_t`` matrices: :func:`skew_map_columns` computes the same columns exactly from a
@@ -85,11 +86,16 @@ class OrthogonalProjector(BaseModule):
         n, k = self.out_channels, self.in_channels
         x = self.raw_weight
         if self.orthogonal_map == 'householder':
-            reflectors = x.tril(diagonal=-1)
-            tau = 2.0 / (1.0 + reflectors.square().sum(dim=0))
-            # Zero reflectors give diag(-1): the sign flip makes the map start at ``base``
-            # (PyTorch multiplies by the -1 diagonal of its raw weight instead).
-            q = -torch.linalg.householder_product(reflectors, tau)
+            # H_1 ... H_k = I - V T V^T (compact WY form) with T^{-1} = the upper triangle of
+            # V^T V, diagonal halved (for tau_i = 2 / |v_i|^2): O(n k^2) with plain autograd,
+            # where torch.linalg.householder_product's backward takes minutes for 3024 x 192.
+            # The sign flip makes X = 0 (all reflections diag(-1)) start at ``base``; PyTorch
+            # multiplies by the -1 diagonal of its raw weight instead.
+            eye = torch.eye(n, k, dtype=x.dtype, device=x.device)
+            vectors = x.tril(diagonal=-1) + eye
+            t_inv = (vectors.T @ vectors).triu()
+            t_inv = t_inv - 0.5 * torch.diag_embed(t_inv.diagonal())
+            q = vectors @ torch.linalg.solve_triangular(t_inv, vectors[:k].T, upper=True) - eye
         elif self.orthogonal_map == 'matrix_exp' or n >= 2 * k:
             q = skew_map_columns(x, self.orthogonal_map)
         else:  # Cayley, square or nearly: one dense solve beats an eigendecomposition.
