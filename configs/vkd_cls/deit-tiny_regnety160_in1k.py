@@ -9,8 +9,7 @@
 # lr scaling: for another total batch B run tools/train.py with --auto-scale-lr, which scales
 # lr linearly to 5e-4 * B / 512 (auto_scale_lr below).
 #
-# Teacher weights: DeiT's RegNetY-160 stores the timm state dict under 'model'; unwrap it once:
-#   python -c "import torch; torch.save(torch.hub.load_state_dict_from_url('https://dl.fbaipublicfiles.com/deit/regnety_160-a5fe301d.pth', map_location='cpu')['model'], 'checkpoints/regnety_160-deit.pth')"  # noqa: E501
+# Teacher weights: DeiT's release of timm's RegNetY-160 (its state dict under 'model').
 _base_ = [
     'mmpretrain::_base_/datasets/imagenet_bs64_swin_224.py',
     'mmpretrain::_base_/schedules/imagenet_bs1024_adamw_swin.py',
@@ -33,7 +32,7 @@ model = dict(
             drop_path_rate=0.1)),
     teacher=dict(
         type='TimmClassifier', model_name='regnety_160', num_classes=1000, pretrained=False),
-    teacher_ckpt='checkpoints/regnety_160-deit.pth',
+    teacher_ckpt='https://dl.fbaipublicfiles.com/deit/regnety_160-a5fe301d.pth',
     # loss = CE(cls head) + 1.0 * smooth-L1(P(mean patch token), LN(teacher pooled feature))
     #        + 1.0 * KL(dist head || teacher, T = 1)
     feature_losses=dict(

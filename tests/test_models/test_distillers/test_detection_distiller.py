@@ -270,3 +270,35 @@ def test_teacher_checkpoint_mismatch_names_the_keys(tmp_path):
     assert 'extra.weight' in str(info.value)
     cfg['teacher_ckpt_strict'] = False
     MODELS.build(cfg)
+
+
+@pytest.mark.parametrize('wrap', [
+    lambda sd: sd,                                       # bare state dict
+    lambda sd: {'state_dict': sd, 'meta': {'epoch': 24}},  # mmengine / mmdet zoo
+    lambda sd: {'model': sd, 'epoch': 300},              # DeiT's releases
+    lambda sd: {'state_dict': {f'module.{k}': v for k, v in sd.items()}},  # saved from DDP
+])
+def test_teacher_checkpoint_layouts_load_to_the_same_weights(tmp_path, wrap):
+    cfg = _distiller_cfg(tmp_path)
+    state_dict = torch.load(cfg['teacher_ckpt'], weights_only=True)['state_dict']
+    torch.save(wrap(state_dict), tmp_path / 'layout.pth')
+    cfg['teacher_ckpt'] = str(tmp_path / 'layout.pth')
+    model = MODELS.build(cfg)
+    for key, value in model.teacher.state_dict().items():
+        assert torch.equal(value, state_dict[key]), key
+
+
+def test_teacher_checkpoint_needing_pickles_is_refused_unless_trusted(tmp_path):
+    cfg = _distiller_cfg(tmp_path)
+    checkpoint = torch.load(cfg['teacher_ckpt'], weights_only=True)
+    checkpoint['meta'] = {'history': _Pickled()}
+    torch.save(checkpoint, tmp_path / 'pickled.pth')
+    cfg['teacher_ckpt'] = str(tmp_path / 'pickled.pth')
+    with pytest.raises(RuntimeError, match='teacher_ckpt_trusted=True'):
+        MODELS.build(copy.deepcopy(cfg))
+    cfg['teacher_ckpt_trusted'] = True
+    MODELS.build(cfg)
+
+
+class _Pickled:
+    """An arbitrary object in a checkpoint's metadata (what the safe loader refuses)."""

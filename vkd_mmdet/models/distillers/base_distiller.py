@@ -145,8 +145,8 @@ def load_teacher_checkpoint(teacher: nn.Module, filename: str, strict: bool,
                             trusted: bool) -> None:
     """Load ``filename`` into ``teacher`` with the safe loader unless ``trusted``.
 
-    Accepts a bare state dict or a checkpoint with ``state_dict``; a DDP ``module.`` prefix is
-    stripped. Errors name ``teacher_ckpt`` and what to do.
+    Accepts a bare state dict or a checkpoint with ``state_dict`` (mmengine) or ``model`` (DeiT's
+    releases); a DDP ``module.`` prefix is stripped. Errors name ``teacher_ckpt`` and what to do.
     """
     context = trusted_checkpoints() if trusted else contextlib.nullcontext()
     try:
@@ -159,7 +159,9 @@ def load_teacher_checkpoint(teacher: nn.Module, filename: str, strict: bool,
             f'teacher_ckpt {filename!r} holds Python objects that torch.load(weights_only=True) '
             'refuses. Unpickling them runs arbitrary code: if you trust the file, set '
             '`teacher_ckpt_trusted=True` in the distiller config.') from error
-    state_dict = checkpoint.get('state_dict', checkpoint)
+    # mmengine / mmdet checkpoints keep weights under 'state_dict', DeiT's releases under 'model'.
+    state_dict = next((checkpoint[key] for key in ('state_dict', 'model')
+                       if isinstance(checkpoint.get(key), dict)), checkpoint)
     state_dict = {key[len('module.'):] if key.startswith('module.') else key: value
                   for key, value in state_dict.items()}
     try:
