@@ -302,3 +302,12 @@ def test_teacher_checkpoint_needing_pickles_is_refused_unless_trusted(tmp_path):
 
 class _Pickled:
     """An arbitrary object in a checkpoint's metadata (what the safe loader refuses)."""
+
+
+def test_level_names_follow_the_fpn_strides_even_for_tiny_top_levels(tmp_path):
+    """64-px images: RetinaNet's P6 and P7 are both 1x1, yet keep distinct names."""
+    model = _build(_distiller_cfg(tmp_path, student=RETINANET, teacher=RETINANET))
+    data = demo_mm_inputs(2, [(3, 64, 64), (3, 64, 48)], num_items=[2, 1], num_classes=3)
+    losses = model.loss(**data)
+    assert sorted(k for k in losses if k.startswith('loss_vkd')) == \
+        [f'loss_vkd_p{k}' for k in range(3, 8)]

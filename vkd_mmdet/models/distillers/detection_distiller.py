@@ -172,44 +172,31 @@ class DetectionDistiller(BaseDistiller):
 
     def distill_loss(self, student_feats: Sequence[Tensor], teacher_feats: Sequence[Tensor],
                      batch_inputs: Tensor, data_samples: SampleList) -> Dict[str, Tensor]:
-        """All distillation losses, in float32 whatever the surrounding autocast."""
-        if len(student_feats) != len(teacher_feats):
-            raise ValueError(f'DetectionDistiller: the student neck gives {len(student_feats)} '
-                             f'levels, the teacher neck {len(teacher_feats)}; they pair by index')
-        batch_height = batch_inputs.shape[-2]
+        """All FPN distillation losses, in float32 whatever the surrounding autocast."""
+        _check_levels_pair(student_feats, teacher_feats)
+        # FPN levels double their stride level by level: name them from the first one
+        # (a ratio per level would give tiny top levels, e.g. P6 and P7 of size 1, one name).
+        first = round(math.log2(batch_inputs.shape[-2] / student_feats[0].shape[2]))
+        names = [f'p{first + level}' for level in range(len(student_feats))]
+        masks = [padding_mask(data_samples, feat.shape[2:], feat.device) for feat in student_feats]
+        student_feats = [feat.float() for feat in student_feats]
+        teacher_feats = [feat.float().detach() for feat in teacher_feats]
         losses = {}
-        masks: Dict[int, Tensor] = {}
         with torch.autocast(device_type=batch_inputs.device.type, enabled=False):
             for name, modules in self.distill_losses.items():
+                levels = self.distill_levels[name]
                 if self.distill_inputs[name] == 'fpn_levels':
-                    levels = self.distill_levels[name]
-                    for level in levels:
-                        masks.setdefault(level, padding_mask(
-                            data_samples, student_feats[level].shape[2:], batch_inputs.device))
                     losses[f'loss_{name}'] = modules[0](
-                        [student_feats[lvl].float() for lvl in levels],
-                        [teacher_feats[lvl].float().detach() for lvl in levels],
-                        [masks[lvl] for lvl in levels])
+                        [student_feats[lvl] for lvl in levels],
+                        [teacher_feats[lvl] for lvl in levels], [masks[lvl] for lvl in levels])
                     continue
-                for level, module in zip(self.distill_levels[name], modules):
-                    student, teacher = student_feats[level], teacher_feats[level]
-                    if student.shape[0] != teacher.shape[0] or \
-                            student.shape[2:] != teacher.shape[2:]:
-                        raise ValueError(
-                            f'DetectionDistiller: level {level} student feature '
-                            f'{tuple(student.shape)} and teacher feature {tuple(teacher.shape)} '
-                            'differ in batch or spatial size (same input size and strides '
-                            'expected: check pad_size_divisor and batch_augments)')
-                    if level not in masks:
-                        masks[level] = padding_mask(data_samples, student.shape[2:],
-                                                    student.device)
-                    out = module(student.float(), teacher.float().detach(), masks[level])
-                    suffix = f'p{round(math.log2(batch_height / student.shape[2]))}'
+                for level, module in zip(levels, modules):
+                    out = module(student_feats[level], teacher_feats[level], masks[level])
                     if isinstance(out, dict):
-                        losses.update({f'loss_{name}_{key}_{suffix}': value
+                        losses.update({f'loss_{name}_{key}_{names[level]}': value
                                        for key, value in out.items()})
                     else:
-                        losses[f'loss_{name}_{suffix}'] = out
+                        losses[f'loss_{name}_{names[level]}'] = out
         return losses
 
 
@@ -222,6 +209,19 @@ def capture_outputs(module: nn.Module):
         yield outputs
     finally:
         handle.remove()
+
+
+def _check_levels_pair(student_feats: Sequence[Tensor], teacher_feats: Sequence[Tensor]) -> None:
+    """Levels pair by index: same count, batch and spatial size, never a broadcast."""
+    if len(student_feats) != len(teacher_feats):
+        raise ValueError(f'DetectionDistiller: the student neck gives {len(student_feats)} '
+                         f'levels, the teacher neck {len(teacher_feats)}; they pair by index')
+    for level, (student, teacher) in enumerate(zip(student_feats, teacher_feats)):
+        if student.shape[0] != teacher.shape[0] or student.shape[2:] != teacher.shape[2:]:
+            raise ValueError(
+                f'DetectionDistiller: level {level} student feature {tuple(student.shape)} and '
+                f'teacher feature {tuple(teacher.shape)} differ in batch or spatial size (same '
+                'input size and strides expected: check pad_size_divisor and batch_augments)')
 
 
 def _cfg_get(cfg: Union[dict, nn.Module], *keys: str):

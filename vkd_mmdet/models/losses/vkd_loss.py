@@ -8,6 +8,7 @@ from torch import Tensor
 
 from ..projectors import OrthogonalProjector
 from ..utils import standardize_channels
+from .feature_loss_utils import masked_mean
 
 
 @MODELS.register_module()
@@ -75,9 +76,4 @@ class VkDLoss(BaseModule):
         student_std = standardize_channels(projected, mask, self.eps, self.sync_stats)
         teacher_std = standardize_channels(teacher, mask, self.eps, self.sync_stats)
         loss = F.smooth_l1_loss(student_std, teacher_std, beta=self.beta, reduction='none')
-        if mask is None:
-            return self.loss_weight * loss.mean()
-        # Mean over valid pixels and channels: padded cells contribute nothing.
-        weight = mask.to(loss.dtype)
-        denominator = (weight.sum() * loss.shape[1]).clamp(min=1)
-        return self.loss_weight * (loss * weight).sum() / denominator
+        return self.loss_weight * masked_mean(loss, mask)
