@@ -90,10 +90,10 @@ def make_synthetic_coco(out_dir: str,
             Image.fromarray(image).save(osp.join(out_dir, split, file_name))
             images.append(dict(id=index + 1, file_name=file_name,
                                height=image.shape[0], width=image.shape[1]))
-            for label, bbox, area in objects:
+            for obj in objects:
                 annotations.append(dict(id=len(annotations) + 1, image_id=index + 1,
-                                        category_id=label + 1, bbox=bbox, area=area,
-                                        iscrowd=0))
+                                        category_id=obj['label'] + 1, bbox=obj['bbox'],
+                                        area=obj['area'], iscrowd=0))
         coco = dict(info=dict(description='vkd_mmdet synthetic shapes', params=params),
                     images=images, annotations=annotations,
                     categories=[dict(id=i + 1, name=name, supercategory='shape')
@@ -108,11 +108,13 @@ def draw_image(rng: np.random.Generator,
                max_objects: int = 6,
                object_size: Tuple[float, float] = (0.08, 0.5),
                max_occlusion: float = 0.5,
-               max_tries: int = 20) -> Tuple[np.ndarray, List[Tuple[int, List[float], int]]]:
-    """One image and its objects ``(label, [x, y, w, h] of the visible pixels, visible area)``.
+               max_tries: int = 20) -> Tuple[np.ndarray, List[dict]]:
+    """One ``(H, W, 3)`` uint8 image and its objects, each a dict with ``label`` (index into
+    :data:`CLASSES`), ``bbox`` (``[x, y, w, h]`` of the visible pixels), ``area`` (their count)
+    and ``mask`` (``(H, W)`` bool, the visible pixels).
 
-    The image is ``(H, W, 3)`` uint8. Arguments as in :func:`make_synthetic_coco`;
-    ``max_tries`` placements are tried per shape before it is left out.
+    Arguments as in :func:`make_synthetic_coco`; ``max_tries`` placements are tried per shape
+    before it is left out.
     """
     height, width = (int(v) for v in rng.integers(image_size[0], image_size[1] + 1, size=2))
     image = _background(rng, height, width)
@@ -140,10 +142,11 @@ def draw_image(rng: np.random.Generator,
     image = image + rng.normal(0, 6, size=image.shape)  # sensor noise over everything
     objects = []
     for index, label in enumerate(labels):
-        ys, xs = np.nonzero(owner == index)
+        mask = owner == index
+        ys, xs = np.nonzero(mask)
         x0, y0 = int(xs.min()), int(ys.min())
         bbox = [float(x0), float(y0), float(xs.max() - x0 + 1), float(ys.max() - y0 + 1)]
-        objects.append((label, bbox, int(len(xs))))
+        objects.append(dict(label=label, bbox=bbox, area=int(len(xs)), mask=mask))
     return np.clip(image, 0, 255).astype(np.uint8), objects
 
 
@@ -210,7 +213,7 @@ def _shape_mask(rng: np.random.Generator, name: str, extent: float, height: int,
     theta = rng.uniform(0, 2 * np.pi)
     r = extent / 2
     if name == 'ellipse':
-        ratio = rng.uniform(0.35, 0.8)  # never round: a disk would have no orientation
+        ratio = rng.uniform(0.35, 0.7)  # never round: a disk would have no orientation
         rr, cc = draw.ellipse(cy, cx, r, r * ratio, shape=(height, width), rotation=theta)
         mask = np.zeros((height, width), dtype=bool)
         mask[rr, cc] = True
