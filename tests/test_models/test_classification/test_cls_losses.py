@@ -58,3 +58,49 @@ def test_vkd_cls_projector_stays_orthogonal_under_adamw_decay():
     w = module.loss.projector.weight.detach()
     assert (w.T @ w - torch.eye(8)).abs().max() < 1e-4
     assert (w - start).abs().max() > 1e-2  # it did train
+
+
+def test_logit_kd_warmup_follows_the_runner_epoch(tmp_path):
+    """warmup_epochs=2 under a real 3-epoch Runner: weights 0, 1/2, 1 (KD++'s min(1, e / E)),
+    read from the epoch the Runner records; outside a Runner the full weight; a loop shorter
+    than the warm-up (IterBasedTrainLoop: one epoch) raises."""
+    from mmengine.logging import MessageHub
+    from mmengine.model import BaseModel
+    from mmengine.runner import Runner
+
+    s, t = torch.randn(3, 5), torch.randn(3, 5)
+    full = LogitKDLoss(loss_weight=2.0)(s, t)
+
+    class Probe(BaseModel):
+        def __init__(self):
+            super().__init__()
+            self.bias = torch.nn.Parameter(torch.zeros(5))
+            self.kd = LogitKDLoss(loss_weight=2.0, warmup_epochs=2)
+            self.seen = []
+
+        def forward(self, inputs, data_samples=None, mode='loss'):
+            loss = self.kd(s + self.bias, t)
+            self.seen.append(loss.item())
+            return dict(loss=loss)
+
+    model = Probe()
+    runner = Runner(model=model, work_dir=str(tmp_path), experiment_name=f'kd_warmup_{id(model)}',
+                    train_dataloader=dict(dataset=[dict(inputs=torch.zeros(1))] * 2,
+                                          sampler=dict(type='DefaultSampler', shuffle=False),
+                                          batch_size=1, collate_fn=dict(type='default_collate')),
+                    optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.0)),
+                    train_cfg=dict(by_epoch=True, max_epochs=3), default_scope='mmengine')
+    runner.train()
+    expected = [0., 0., 0.5, 0.5, 1., 1.]
+    torch.testing.assert_close(torch.tensor(model.seen), full.item() * torch.tensor(expected))
+
+    MessageHub.get_instance(f'no_runner_{id(model)}')  # current hub, no epoch recorded
+    torch.testing.assert_close(model.kd(s, t), full)
+    iter_based = MessageHub.get_instance(f'iter_based_{id(model)}')
+    iter_based.update_info('epoch', 0)
+    iter_based.update_info('max_epochs', 1)
+    with pytest.raises(ValueError, match='warmup_epochs=2 >= the 1 training epochs'):
+        model.kd(s, t)
+    MessageHub.get_instance(f'after_{id(model)}')  # leave a neutral current hub to later tests
+    with pytest.raises(ValueError, match='warmup_epochs'):
+        LogitKDLoss(warmup_epochs=-1)

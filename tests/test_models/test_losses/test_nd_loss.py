@@ -1,6 +1,7 @@
 """NDLoss against a per-sample loop, its norm / direction invariants and centre loading."""
 import pytest
 import torch
+import torch.nn.functional as F
 
 from vkd_mmdet.models.losses import NDLoss
 
@@ -69,3 +70,49 @@ def test_empty_rois_give_zero(tmp_path):
     out = NDLoss(3, 5, 5, class_centers=path)(torch.randn(0, 5), torch.randn(0, 5),
                                              torch.zeros(0, dtype=torch.long))
     assert out.item() == 0
+
+
+def test_classification_without_background_matches_per_sample_loop(tmp_path):
+    """background=False: K centres (no background row); labels index them directly. Per sample,
+    by hand: the loss divides by ||t|| (and grows ||s||) only while ||s|| < ||t||."""
+    centers = torch.randn(4, 6)
+    path = tmp_path / 'cls_centers.pth'
+    torch.save({'centers': centers, 'counts': torch.ones(4)}, path)
+    loss = NDLoss(4, 6, 6, class_centers=str(path), loss_weight=2.0, background=False)
+    assert loss.class_centers.shape == (4, 6)
+    labels = torch.tensor([0, 1, 2, 3, 3, 0])
+    teacher = torch.randn(6, 6) * 3
+    # Rows 0-2 shorter than their teacher rows, rows 3-5 longer.
+    scale = torch.tensor([0.2, 0.5, 0.9, 1.5, 3.0, 10.0])[:, None]
+    student = (F.normalize(torch.randn(6, 6), dim=1) * teacher.norm(dim=1, keepdim=True)
+               * scale).requires_grad_()
+    value = loss(student, teacher, labels)
+    value.backward()
+
+    expected, radial = 0., []
+    for s, t, y in zip(student.detach(), teacher, labels):
+        e_c = centers[y] / centers[y].norm()
+        if s.norm() < t.norm():
+            term = 1 - torch.dot(s, e_c) / t.norm()
+            d_term = -e_c / t.norm()  # d/ds: linear in s
+        else:
+            term = 1 - torch.dot(s, e_c) / s.norm()  # 1 - cos(s, c_y)
+            d_term = -(e_c - torch.dot(s, e_c) * s / s.norm() ** 2) / s.norm()
+        expected += term
+        radial.append(torch.dot(d_term, s / s.norm()) * 2.0 / 6)
+    assert torch.allclose(value, 2.0 * expected / 6, atol=1e-6)
+    radial = torch.stack(radial)
+    grad_radial = (student.grad * F.normalize(student.detach(), dim=1)).sum(dim=1)
+    torch.testing.assert_close(grad_radial, radial, atol=1e-6, rtol=1e-5)
+    # The norm term: a radial pull while shorter (towards the centre when s . c_y > 0), none once
+    # longer than the teacher.
+    assert grad_radial[3:].abs().max() < 1e-6
+    along = (student.detach()[:3] * F.normalize(centers[labels[:3]], dim=1)).sum(dim=1)
+    assert torch.equal(grad_radial[:3] < 0, along > 0)
+
+
+def test_classification_centres_need_num_classes_rows(tmp_path):
+    _, path = _centers_file(tmp_path, num_classes=3)  # 4 rows: a detection file
+    with pytest.raises(ValueError, match=r'num_classes \+ background.*\(3, 5\)'):
+        NDLoss(3, 5, 5, class_centers=path, background=False)
+    assert NDLoss(4, 5, 5, class_centers=path, background=False).class_centers.shape == (4, 5)

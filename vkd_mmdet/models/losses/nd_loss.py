@@ -12,7 +12,7 @@ from torch import Tensor
 @MODELS.register_module()
 class NDLoss(BaseModule):
     """Norm-and-direction loss of KD++ (Wang et al., "Improving Knowledge Distillation via
-    Regularizing Feature Norm and Direction", ECCV 2024), on RoI embeddings.
+    Regularizing Feature Norm and Direction", ECCV 2024), on RoI embeddings or pooled features.
 
     Per sample ``r`` of class ``y``: ``l_r = 1 - <s_r, c_y / ||c_y||> / max(||s_r||, ||t_r||)``,
     ``loss = w * mean_r l_r``. ``s`` is the student embedding (through a projector when the
@@ -25,16 +25,21 @@ class NDLoss(BaseModule):
     Attribute ``input_type = 'roi_embeddings'``: in :class:`DetectionDistiller` the samples are
     the RoIs sampled by the student's RoI head, ``s`` / ``t`` the box-head embeddings after ReLU
     (the input of ``fc_cls``) of student and teacher on those RoIs, ``y`` the RoI labels
-    (``num_classes`` = background, as in mmdet).
+    (``num_classes`` = background, as in mmdet). In :class:`ClassifierDistiller` (a
+    ``feature_losses`` entry, ``background=False``) the samples are the images, ``s`` / ``t`` the
+    penultimate pooled features, ``y`` the ground-truth labels.
 
     Args:
-        num_classes (int): foreground classes; the centres have ``num_classes + 1`` rows.
+        num_classes (int): foreground classes.
         in_channels (int): student embedding width ``D_s``.
         out_channels (int): teacher embedding width ``D_t``.
         class_centers (str, optional): file written by ``tools/compute_class_centers.py``.
             None leaves zero centres to be filled from a checkpoint; training with them raises.
         loss_weight (float): ``w``. Defaults to 1.0 (KD++ uses 1.5 for R101 -> R18).
         dropout (float): dropout of the projector used when ``D_s != D_t``. Defaults to 0.5.
+        background (bool): keep a centre for the background class ``num_classes`` (detection
+            RoIs); False for classification. The centres have ``num_classes + background`` rows.
+            Defaults to True.
         init_cfg (dict, optional): mmengine init config.
 
     Shape:
@@ -43,7 +48,9 @@ class NDLoss(BaseModule):
 
     Config:
         ``dict(type='NDLoss', num_classes=80, in_channels=1024, out_channels=1024,
-        class_centers='work_dirs/class_centers/faster_rcnn_r101.pth', loss_weight=1.5)``
+        class_centers='work_dirs/class_centers/faster_rcnn_r101.pth', loss_weight=1.5)``;
+        classification: ``dict(type='mmdet.NDLoss', num_classes=1000, background=False,
+        in_channels=512, out_channels=512, class_centers=...)``
     """
 
     input_type = 'roi_embeddings'
@@ -55,15 +62,16 @@ class NDLoss(BaseModule):
                  class_centers: Optional[str] = None,
                  loss_weight: float = 1.0,
                  dropout: float = 0.5,
+                 background: bool = True,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         # KD++'s projector when widths differ: BN1d -> Dropout -> Linear, on the ND branch only.
         self.projector = nn.Identity() if in_channels == out_channels else nn.Sequential(
             nn.BatchNorm1d(in_channels), nn.Dropout(dropout), nn.Linear(in_channels, out_channels))
-        self.register_buffer('class_centers', torch.zeros(num_classes + 1, out_channels))
+        num_rows = num_classes + int(background)
+        self.register_buffer('class_centers', torch.zeros(num_rows, out_channels))
         if class_centers is not None:
-            self.class_centers.copy_(load_class_centers(class_centers, num_classes + 1,
-                                                        out_channels))
+            self.class_centers.copy_(load_class_centers(class_centers, num_rows, out_channels))
         self.loss_weight = loss_weight
         self._centers_checked = class_centers is not None
 
@@ -95,6 +103,6 @@ def load_class_centers(path: str, num_rows: int, width: int) -> Tensor:
                                 '`python tools/compute_class_centers.py CONFIG`') from error
     if tuple(centers.shape) != (num_rows, width):
         raise ValueError(f'NDLoss: class_centers={path!r} holds centres of shape '
-                         f'{tuple(centers.shape)}, expected (num_classes + 1, out_channels) = '
-                         f'({num_rows}, {width})')
+                         f'{tuple(centers.shape)}, expected (num_classes + background, '
+                         f'out_channels) = ({num_rows}, {width})')
     return centers
