@@ -1,0 +1,204 @@
+"""RNGStateHook: the generators' states survive a checkpoint, and ``--resume`` of a training with
+random RoI sampling and random flips ends where the uninterrupted run ends."""
+import random
+from types import SimpleNamespace
+from unittest import mock
+
+import numpy as np
+import pytest
+import torch
+from mmengine.registry import init_default_scope
+from test_tools.conftest import CONFIG, NO_VAL, student_state, tool_main
+
+from vkd_mmdet.datasets import CLASSES, make_synthetic_coco
+from vkd_mmdet.engine.hooks import RNGStateHook
+from vkd_mmdet.testing import save_random_checkpoint, tiny_detector_cfg
+
+DRAWS = {
+    'python': lambda: [random.random() for _ in range(3)] + [random.gauss(0, 1)],
+    'numpy': lambda: np.concatenate([np.random.rand(3), np.random.randn(1)]).tolist(),
+    'torch': lambda: torch.rand(3).tolist() + torch.randperm(50).tolist(),
+}
+if torch.cuda.is_available():
+    DRAWS['torch_cuda'] = lambda: torch.rand(3, device='cuda').tolist()
+
+
+@pytest.fixture(autouse=True)
+def _cuda_in_use():
+    """The hook stores CUDA states once CUDA is in use, as it is in GPU training."""
+    if torch.cuda.is_available():
+        torch.zeros(1, device='cuda')
+
+
+def _draw_all() -> dict:
+    return {name: draw() for name, draw in DRAWS.items()}
+
+
+def _runner(resume: bool, seed: int = 0, loop=None) -> SimpleNamespace:
+    return SimpleNamespace(_resume=resume, seed=seed, logger=mock.Mock(), hooks=[],
+                           train_loop=loop or SimpleNamespace(iter=0), epoch=0, iter=0)
+
+
+def _saved_checkpoint(tmp_path) -> dict:
+    """A checkpoint the hook filled, through a file, read back with torch's *safe* loader."""
+    checkpoint = dict(meta=dict(seed=0))
+    RNGStateHook().before_save_checkpoint(_runner(resume=False), checkpoint)
+    torch.save(checkpoint, tmp_path / 'ckpt.pth')
+    return torch.load(tmp_path / 'ckpt.pth', weights_only=True)
+
+
+@pytest.mark.parametrize('name', sorted(DRAWS))
+def test_state_round_trip_per_generator(name):
+    state = RNGStateHook.get_state()
+    expected = DRAWS[name]()
+    DRAWS[name]()  # the generator moved on
+    RNGStateHook.set_state(state)
+    assert DRAWS[name]() == expected
+
+
+def test_round_trip_through_a_safe_loaded_checkpoint(tmp_path):
+    random.gauss(0, 1)  # python and numpy hold a cached Gaussian: it must survive too
+    np.random.randn(1)
+    checkpoint = _saved_checkpoint(tmp_path)
+    expected = _draw_all()
+
+    hook = RNGStateHook()
+    runner = _runner(resume=True)
+    hook.after_load_checkpoint(runner, checkpoint)
+    assert _draw_all() != expected  # loading alone restores nothing: mmengine may re-seed later
+    hook.before_train_epoch(runner)  # epoch loop: the next epoch starts from the stored states
+    assert _draw_all() == expected
+    runner.logger.warning.assert_not_called()
+
+
+def test_iter_loop_restores_after_the_replayed_batches(tmp_path):
+    checkpoint = _saved_checkpoint(tmp_path)
+    expected = _draw_all()
+
+    def batches():  # a data pipeline that draws random numbers, as RandomFlip does
+        while True:
+            yield np.random.rand()
+
+    loop = SimpleNamespace(iter=3, dataloader_iterator=batches())
+    inner = loop.dataloader_iterator
+    hook, runner = RNGStateHook(), _runner(resume=True, loop=loop)
+    hook.after_load_checkpoint(runner, checkpoint)
+    hook.before_train_epoch(runner)
+    for _ in range(3):  # what IterBasedTrainLoop does to skip the trained batches
+        next(loop.dataloader_iterator)
+    assert loop.dataloader_iterator is inner  # the wrapper stepped aside
+    assert _draw_all() == expected
+
+
+def test_load_from_does_not_restore(tmp_path):
+    checkpoint = _saved_checkpoint(tmp_path)
+    expected = _draw_all()
+    hook, runner = RNGStateHook(), _runner(resume=False)
+    hook.after_load_checkpoint(runner, checkpoint)
+    hook.before_train_epoch(runner)
+    assert _draw_all() != expected
+
+
+@pytest.mark.parametrize('case', ['no states', 'other world size', 'other seed'])
+def test_resume_warns_when_it_cannot_be_exact(tmp_path, case):
+    checkpoint = _saved_checkpoint(tmp_path)
+    if case == 'no states':
+        del checkpoint['rng_states']
+    elif case == 'other world size':
+        checkpoint['rng_states']['world_size'] = 2
+    else:
+        checkpoint['meta']['seed'] = 1
+    expected = _draw_all()
+    hook, runner = RNGStateHook(), _runner(resume=True)
+    hook.after_load_checkpoint(runner, checkpoint)
+    hook.before_train_epoch(runner)
+    runner.logger.warning.assert_called_once()
+    # Only a different seed still restores the states (the data order is what differs).
+    assert (_draw_all() == expected) == (case == 'other seed')
+
+
+def test_validation_leaves_the_training_streams_alone():
+    hook, runner = RNGStateHook(), _runner(resume=False)
+    state = RNGStateHook.get_state()
+    expected = _draw_all()
+    RNGStateHook.set_state(state)
+    hook.before_val(runner)
+    _draw_all()  # validation draws (a DataLoader iterator draws a base seed, for one)
+    hook.after_val(runner)
+    assert _draw_all() == expected
+
+
+# ---------------------------------------------------------------------------------- training
+
+FASTER_RCNN = 'faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py'
+# Over test_tools' tiny distillation config: a Faster R-CNN pair (random RPN and RoI sampling),
+# RandomFlip (numpy, in the main process with num_workers=0) and an infinite sampler (the
+# finite one makes IterBasedTrainLoop sleep 2 s at each restart).
+RANDOM_TRAINING = """
+_base_ = ['{base}']
+custom_hooks = {custom_hooks}
+train_dataloader = dict(
+    sampler=dict(_delete_=True, type='InfiniteSampler', shuffle=True),
+    dataset=dict(pipeline=[
+        dict(type='LoadImageFromFile'),
+        dict(type='LoadAnnotations', with_bbox=True),
+        dict(type='Resize', scale=(96, 64), keep_ratio=True),
+        dict(type='RandomFlip', prob=0.5),
+        dict(type='PackDetInputs'),
+    ]))
+"""
+
+
+@pytest.fixture(scope='module')
+def random_training(tmp_path_factory) -> dict:
+    root = tmp_path_factory.mktemp('rng_state')
+    make_synthetic_coco(str(root / 'data'), num_train=4, num_val=1, image_size=(64, 96),
+                        max_objects=3)
+    init_default_scope('mmdet')
+    teacher, student = (tiny_detector_cfg(FASTER_RCNN, num_classes=len(CLASSES),
+                                          base_channels=base, neck_channels=neck)
+                        for base, neck in ((16, 32), (8, 16)))
+    teacher_ckpt = save_random_checkpoint(teacher, str(root / 'teacher.pth'), seed=1)
+    # The models by `cfg_path`: mmengine formats the whole config (yapf) five times per run,
+    # which takes longer than the training when two full detector dicts are inline.
+    for name, model in (('student', student), ('teacher', teacher)):
+        (root / f'{name}.py').write_text(f'model = {model.to_dict()!r}\n')
+    base = root / 'tiny_vkd_faster_rcnn.py'
+    base.write_text(CONFIG.format(data_root=root / 'data', classes=CLASSES,
+                                  student=dict(cfg_path=str(root / 'student.py')),
+                                  teacher=dict(cfg_path=str(root / 'teacher.py')),
+                                  teacher_ckpt=teacher_ckpt))
+    configs = {}
+    for name, hooks in (('hook', "[dict(type='RNGStateHook')]"), ('plain', '[]')):
+        configs[name] = root / f'random_training_{name}.py'
+        configs[name].write_text(RANDOM_TRAINING.format(base=base, custom_hooks=hooks))
+    return configs
+
+
+def _train(config, work_dir, *options: str, resume: str = None) -> None:
+    resume_args = ['--resume', resume] if resume else []
+    tool_main('train')([str(config), '--work-dir', str(work_dir), *resume_args,
+                        '--cfg-options', *NO_VAL, *options, f'experiment_name=rng_{work_dir.name}'])
+
+
+def test_resume_of_random_training_is_exact_with_the_hook_only(random_training, tmp_path):
+    with_hook, without_hook = random_training['hook'], random_training['plain']
+    _train(without_hook, tmp_path / 'full')  # uninterrupted
+    full = student_state(str(tmp_path / 'full' / 'iter_4.pth'))
+
+    _train(with_hook, tmp_path / 'half', 'train_cfg.max_iters=2')
+    half = str(tmp_path / 'half' / 'iter_2.pth')
+    _train(with_hook, tmp_path / 'resumed', resume=half)
+    _train(without_hook, tmp_path / 'resumed_without_hook', resume=half)
+    resumed = student_state(str(tmp_path / 'resumed' / 'iter_4.pth'))
+    resumed_without_hook = student_state(str(tmp_path / 'resumed_without_hook' / 'iter_4.pth'))
+    after_2 = student_state(half)
+
+    assert resumed.keys() == full.keys()
+    assert any(not torch.equal(after_2[k], full[k]) for k in full)  # iterations 3-4 trained
+    for key, value in full.items():
+        torch.testing.assert_close(resumed[key], value, rtol=0, atol=1e-6, msg=key)
+    # Without the hook the resumed run samples other RoIs: its student differs.
+    max_diff = max((resumed_without_hook[k].float() - full[k].float()).abs().max().item()
+                   for k in full)
+    assert max_diff > 1e-4, max_diff
