@@ -1,18 +1,27 @@
-"""Teacher class-mean RoI embeddings for the ND loss (KD++) of a distillation config.
+"""Teacher class-mean embeddings for the ND loss (KD++) of a distillation config.
 
-For every training image the frozen teacher embeds (box-head output after ReLU, the input of
-``fc_cls``) its ground-truth boxes, each counted for its class, and the negatives its own RoI
-head samples among its RPN proposals, counted for the background (row ``num_classes``). The
-class means over the training set are written to the file the config's ``NDLoss`` entry names
-in ``class_centers`` (or ``--out``), as ``{'centers': (K + 1, D), 'counts': (K + 1,),
-'classes': [...]}``. Partial sums are saved every ``--save-interval`` batches; ``--resume``
-continues from them.
+Detection (``DetectionDistiller``, ``NDLoss`` in ``distill_losses``): for every training image
+the frozen teacher embeds (box-head output after ReLU, the input of ``fc_cls``) its ground-truth
+boxes, each counted for its class, and the negatives its own RoI head samples among its RPN
+proposals, counted for the background (row ``num_classes``).
 
-Example::
+Classification (``ClassifierDistiller``, ``NDLoss`` with ``background=False`` in
+``feature_losses``): the teacher, built and loaded as the distiller builds it, embeds every
+training image (the config's train pipeline, the teacher's normalisation) into its penultimate
+pooled feature, counted for the image's class (as KD++'s own ImageNet code does).
+
+The class means over the training set are written to the file the config's ``NDLoss`` entry
+names in ``class_centers`` (or ``--out``), as ``{'centers': (R, D), 'counts': (R,),
+'classes': [...]}`` with ``R = num_classes (+ 1 for the background)``. Partial sums are saved
+every ``--save-interval`` batches; ``--resume`` continues from them.
+
+Examples::
 
     python tools/compute_class_centers.py configs/nd/faster_rcnn_r101_r18.py
+    python tools/compute_class_centers.py configs/vkd_cls/kdpp_resnet18_resnet34_in1k.py
 """
 import argparse
+import copy
 import os
 import os.path as osp
 
@@ -49,11 +58,33 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def nd_entry(cfg: Config) -> dict:
-    entries = [loss for loss in cfg.model.distill_losses.values() if loss.get('type') == 'NDLoss']
+def is_classification(model_cfg: dict) -> bool:
+    return str(model_cfg.get('type', '')).split('.')[-1] == 'ClassifierDistiller'
+
+
+def nd_entry(model_cfg: dict) -> dict:
+    key = 'feature_losses' if is_classification(model_cfg) else 'distill_losses'
+    entries = [loss for loss in (model_cfg.get(key) or {}).values()
+               if str(loss.get('type', '')).split('.')[-1] == 'NDLoss']
     if len(entries) != 1:
-        raise ValueError(f'{len(entries)} NDLoss entries in model.distill_losses; expected one')
+        raise ValueError(f'{len(entries)} NDLoss entries in model.{key}; expected one')
     return entries[0]
+
+
+def build_classifier_distiller(cfg: Config):
+    """The config's ClassifierDistiller, its teacher built, loaded and frozen as for training."""
+    model_cfg = copy.deepcopy(cfg.model)
+    model_cfg.setdefault('data_preprocessor', copy.deepcopy(cfg.get('data_preprocessor')))
+    nd_entry(model_cfg)['class_centers'] = None  # the file this tool writes
+    return MODELS.build(model_cfg)
+
+
+@torch.no_grad()
+def embed_images(distiller, batch: dict):
+    """(teacher pooled features, labels) of a batch of classification images."""
+    batch = distiller.teacher.data_preprocessor(batch, False)
+    features, _ = distiller.teacher_outputs(batch['inputs'])
+    return features, torch.cat([sample.gt_label for sample in batch['data_samples']])
 
 
 @torch.no_grad()
@@ -85,21 +116,29 @@ def main() -> None:
     if cfg.get('custom_imports'):
         from mmengine.utils import import_modules_from_strings
         import_modules_from_strings(**cfg.custom_imports)
-    entry = nd_entry(cfg)
+    classification = is_classification(cfg.model)
+    entry = nd_entry(cfg.model)
     out = args.out or entry.get('class_centers')
     if not out:
         raise ValueError('no output file: give --out or `class_centers` in the NDLoss entry')
-    num_classes = entry['num_classes']
+    num_classes, background = entry['num_classes'], entry.get('background', True)
+    if classification and background:
+        raise ValueError('model.feature_losses: set background=False in the NDLoss entry '
+                         '(classification has no background class)')
+    num_rows = num_classes + int(background)
 
-    teacher = build_model(resolve_model_cfg(cfg.model.teacher, 'teacher'), MODELS)
-    load_teacher_checkpoint(teacher, cfg.model.teacher_ckpt,
-                            cfg.model.get('teacher_ckpt_strict', True),
-                            cfg.model.get('teacher_ckpt_trusted', False))
-    check_roi_head(teacher, 'teacher', 'nd')
-    teacher.to(args.device).eval()
+    if classification:  # the distiller: its teacher exactly as training builds and loads it
+        model = build_classifier_distiller(cfg)
+    else:
+        model = build_model(resolve_model_cfg(cfg.model.teacher, 'teacher'), MODELS)
+        load_teacher_checkpoint(model, cfg.model.teacher_ckpt,
+                                cfg.model.get('teacher_ckpt_strict', True),
+                                cfg.model.get('teacher_ckpt_trusted', False))
+        check_roi_head(model, 'teacher', 'nd')
+    model.to(args.device).eval()
 
     partial = out + '.partial'
-    state = dict(sums=None, counts=torch.zeros(num_classes + 1, dtype=torch.float64), done=0)
+    state = dict(sums=None, counts=torch.zeros(num_rows, dtype=torch.float64), done=0)
     if args.resume and osp.exists(partial):
         state = torch.load(partial, map_location='cpu', weights_only=True)
     dataset = DATASETS.build(cfg.train_dataloader.dataset)
@@ -110,19 +149,20 @@ def main() -> None:
     progress = tqdm(loader, initial=state['done'] // args.batch_size,
                     total=-(-end // args.batch_size), desc='class centres')
     for step, batch in enumerate(progress, 1):
-        embeddings, labels = embed_batch(teacher, batch, num_classes)
+        embeddings, labels = (embed_images(model, batch) if classification
+                              else embed_batch(model, batch, num_classes))
         embeddings = embeddings.double().cpu()
         if state['sums'] is None:
-            state['sums'] = torch.zeros(num_classes + 1, embeddings.shape[1], dtype=torch.float64)
+            state['sums'] = torch.zeros(num_rows, embeddings.shape[1], dtype=torch.float64)
         state['sums'].index_add_(0, labels.cpu(), embeddings)
-        state['counts'] += torch.bincount(labels.cpu(), minlength=num_classes + 1).double()
+        state['counts'] += torch.bincount(labels.cpu(), minlength=num_rows).double()
         state['done'] = min(state['done'] + len(batch['inputs']), end)
         if step % args.save_interval == 0:
             torch.save(state, partial)
     if state['sums'] is None:
         raise RuntimeError('no image was processed')
     centers = state['sums'] / state['counts'].clamp(min=1)[:, None]
-    classes = list(dataset.metainfo.get('classes', [])) + ['background']
+    classes = list(dataset.metainfo.get('classes', [])) + ['background'] * int(background)
     torch.save(dict(centers=centers.float(), counts=state['counts'].float(), classes=classes), out)
     if osp.exists(partial):
         os.remove(partial)
