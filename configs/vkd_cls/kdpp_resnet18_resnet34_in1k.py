@@ -5,7 +5,8 @@
 # loss = CE + 2.5 * min(1, epoch / 5) * KL(T = 1) + 1.0 * ND on the penultimate pooled features
 # (512 -> 512: no projector), with the teacher's class-mean features as the ND directions.
 # Weights, T and the 5-epoch linear KD warm-up are the authors' (ImageNet/train.sh and
-# train_kd.py of their code release: "resnet34 - resnet18 1.0*cls + 2.5*kd + 1.0*nd").
+# train_kd.py of their code release: "resnet34 - resnet18 1.0*cls + 2.5*kd + 1.0*nd"); none
+# is ours.
 #
 # Class centres first (teacher's pooled features over the training set, train pipeline, per
 # class), written to the `class_centers` path below:
