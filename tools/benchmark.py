@@ -29,6 +29,7 @@ import os
 import os.path as osp
 import platform
 import statistics
+import sys
 import tempfile
 import time
 from typing import Callable, Dict, List, Optional
@@ -216,6 +217,10 @@ def run(args: argparse.Namespace) -> dict:
                 elapsed = time.perf_counter() - start
             if i >= args.warmup:
                 times[name].append(elapsed)
+        print(f'iteration {i + 1}/{args.warmup + args.iters}' + (' (warm-up)' if i < args.warmup
+              else '') + ': ' + ', '.join(f'{name} {1000 * times[name][-1]:.0f} ms'
+                                         for name in VARIANTS if i >= args.warmup),
+              file=sys.stderr, flush=True)
 
     median = {name: statistics.median(values) for name, values in times.items()}
     peak = {name: max(values[args.warmup:] or values) for name, values in peaks.items()}
