@@ -1,0 +1,100 @@
+"""The demo pipeline, shortened: generation -> teacher -> student, distilled -> COCO eval."""
+import json
+import os.path as osp
+import sys
+
+import pytest
+import torch
+from mmdet.registry import MODELS
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+sys.path.insert(0, osp.join(REPO, 'tools'))
+import run_demo  # noqa: E402
+
+DEMO = osp.join(REPO, 'configs', 'demo')
+TINY_PIPELINES = """
+img_scale = (64, 64)
+_train = [dict(type='LoadImageFromFile'), dict(type='LoadAnnotations', with_bbox=True),
+          dict(type='Resize', scale=img_scale, keep_ratio=True), dict(type='PackDetInputs')]
+_test = [dict(type='LoadImageFromFile'), dict(type='Resize', scale=img_scale, keep_ratio=True),
+         dict(type='LoadAnnotations', with_bbox=True),
+         dict(type='PackDetInputs', meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape',
+                                               'scale_factor'))]
+train_dataloader = dict(batch_size=2, num_workers=0, persistent_workers=False,
+                        dataset=dict(pipeline=_train))
+val_dataloader = dict(batch_size=4, num_workers=0, persistent_workers=False,
+                      dataset=dict(pipeline=_test))
+test_dataloader = val_dataloader
+"""
+# Every prediction is kept so that COCO evaluation has results after 3 iterations.
+KEEP_ALL = 'dict(score_thr=0.0, max_per_img=20)'
+
+
+def _write_configs(tmp_path):
+    """The demo configs at 64 px, batch 2, no loader workers (each inherits the shipped one)."""
+    paths = dict(teacher=tmp_path / 'teacher.py', student=tmp_path / 'student.py',
+                 vkd=tmp_path / 'vkd_tiny.py')
+    paths['teacher'].write_text(f"_base_ = ['{DEMO}/teacher_fcos_r18-w32.py']\n"
+                                f'{TINY_PIPELINES}model = dict(test_cfg={KEEP_ALL})\n')
+    paths['student'].write_text(f"_base_ = ['{DEMO}/student_fcos_r18-w16.py']\n"
+                                f'{TINY_PIPELINES}model = dict(test_cfg={KEEP_ALL})\n')
+    paths['vkd'].write_text(f"_base_ = ['{DEMO}/vkd_fcos_r18-w32_r18-w16.py']\n"
+                            f'{TINY_PIPELINES}model = dict(student=dict(test_cfg={KEEP_ALL}))\n')
+    return {k: str(v) for k, v in paths.items()}
+
+
+@pytest.fixture(scope='module')
+def demo_run(tmp_path_factory):
+    tmp_path = tmp_path_factory.mktemp('demo')
+    cfgs = _write_configs(tmp_path)
+    argv = ['--work-dir', str(tmp_path / 'work'), '--data-root', str(tmp_path / 'data'),
+            '--num-train', '6', '--num-val', '4', '--image-size', '48', '64',
+            '--teacher-config', cfgs['teacher'], '--student-config', cfgs['student'],
+            '--distill-configs', cfgs['vkd'], '--teacher-iters', '3', '--student-iters', '3',
+            '--markdown', str(tmp_path / 'docs' / 'accuracy.md')]
+    rows = run_demo.main(argv)
+    return tmp_path, argv, rows, cfgs
+
+
+def test_pipeline_evaluates_all_three_with_coco_metric(demo_run):
+    tmp_path, _, rows, _ = demo_run
+    assert [r['name'] for r in rows] == ['teacher', 'student', 'student+vkd']
+    for row in rows:
+        assert 0.0 <= row['AP'] <= 1.0 and 0.0 <= row['AP50'] <= 1.0, row
+        assert row['AP'] <= row['AP50']  # AP averages AP50 with stricter thresholds
+        assert row['train_time'] > 0
+    work = tmp_path / 'work'
+    assert (work / 'demo.png').read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
+    table = (tmp_path / 'docs' / 'accuracy.md').read_text()
+    assert table == (work / 'results.md').read_text()
+    assert all(f"| {r['name']} |" in table for r in rows)
+
+
+def test_distilled_run_logs_vkd_per_level_for_every_iteration(demo_run):
+    tmp_path, _, _, _ = demo_run
+    student = json.loads((tmp_path / 'work' / 'student_s0' / 'record.json').read_text())
+    distilled = json.loads((tmp_path / 'work' / 'student+vkd_s0' / 'record.json').read_text())
+    assert not any('vkd' in key for key in student['losses'])
+    assert {k for k in distilled['losses'] if 'vkd' in k} == \
+        {'loss_vkd_p3', 'loss_vkd_p4', 'loss_vkd_p5'}
+    for key in ('loss_cls', 'loss_bbox', 'loss_centerness', 'loss_vkd_p3'):
+        assert len(distilled['losses'][key]) == 3
+    assert student['seed'] == distilled['seed'] and student['iters'] == distilled['iters'] == 3
+    # VkD compares standardised features: a few steps in, the loss is a small positive number.
+    assert all(0 < v < 10 for v in distilled['losses']['loss_vkd_p3'])
+
+
+def test_teacher_checkpoint_is_a_plain_state_dict_and_is_reused(demo_run):
+    tmp_path, argv, _, cfgs = demo_run
+    ckpt = tmp_path / 'work' / 'teacher' / 'teacher.pth'
+    state = torch.load(ckpt, map_location='cpu', weights_only=True)['state_dict']
+    init_default_scope('mmdet')
+    teacher = MODELS.build(Config.fromfile(cfgs['teacher']).model)
+    teacher.load_state_dict(state, strict=True)
+    mtime = osp.getmtime(ckpt)
+    args = run_demo.parse_args(argv)
+    args.cfg_options = run_demo._with_data_root(None, args.data_root.rstrip('/') + '/')
+    assert run_demo.train_teacher(args)['checkpoint'] == str(ckpt)
+    assert osp.getmtime(ckpt) == mtime
