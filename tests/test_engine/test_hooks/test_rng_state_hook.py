@@ -1,5 +1,6 @@
 """RNGStateHook: the generators' states survive a checkpoint, and ``--resume`` of a training with
 random RoI sampling and random flips ends where the uninterrupted run ends."""
+import os
 import random
 from types import SimpleNamespace
 from unittest import mock
@@ -7,6 +8,9 @@ from unittest import mock
 import numpy as np
 import pytest
 import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+from mmengine.hooks import CheckpointHook
 from mmengine.registry import init_default_scope
 from test_tools.conftest import CONFIG, NO_VAL, student_state, tool_main
 
@@ -128,6 +132,49 @@ def test_validation_leaves_the_training_streams_alone():
     assert _draw_all() == expected
 
 
+def _ddp_worker(rank, world_size, port, path, results):
+    os.environ.update(MASTER_ADDR='127.0.0.1', MASTER_PORT=str(port))
+    dist.init_process_group('gloo', rank=rank, world_size=world_size)
+    try:
+        random.seed(rank)  # each rank its own streams
+        np.random.seed(rank)
+        torch.manual_seed(rank)
+        cpu_draws = {name: DRAWS[name] for name in ('python', 'numpy', 'torch')}
+        # Iteration 2 of 10 with a checkpoint every 2 iterations: a save is due.
+        runner = _runner(resume=False)
+        runner.hooks = [CheckpointHook(interval=2, by_epoch=False)]
+        runner.iter, runner.max_iters = 1, 10
+        hook = RNGStateHook()
+        hook.after_train_iter(runner, batch_idx=1)  # a collective: every rank sends its states
+        expected = {name: draw() for name, draw in cpu_draws.items()}
+        if rank == 0:  # mmengine writes checkpoints on rank 0 only
+            checkpoint = dict(meta=dict(seed=0))
+            hook.before_save_checkpoint(runner, checkpoint)
+            torch.save(checkpoint, path)
+        dist.barrier()
+
+        resumed, runner._resume = RNGStateHook(), True
+        resumed.after_load_checkpoint(runner, torch.load(path, weights_only=True))
+        resumed.before_train_epoch(runner)
+        results[rank] = (expected, {name: draw() for name, draw in cpu_draws.items()},
+                         runner.logger.warning.called)
+    finally:
+        dist.destroy_process_group()
+
+
+def test_each_rank_resumes_its_own_streams(tmp_path):
+    """Two gloo ranks: rank 0's checkpoint holds both ranks' states; each restores its own."""
+    results = mp.Manager().dict()
+    port = 29600 + os.getpid() % 1000
+    # fork: the ranks inherit the imported stack instead of importing it again (seconds each).
+    mp.start_processes(_ddp_worker, args=(2, port, str(tmp_path / 'ckpt.pth'), results),
+                       nprocs=2, join=True, start_method='fork')
+    (expected_0, restored_0, warned_0), (expected_1, restored_1, warned_1) = results[0], results[1]
+    assert expected_0 != expected_1  # the ranks' streams differ
+    assert (restored_0, restored_1) == (expected_0, expected_1)
+    assert not warned_0 and not warned_1
+
+
 # ---------------------------------------------------------------------------------- training
 
 FASTER_RCNN = 'faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py'
@@ -182,14 +229,13 @@ def _train(config, work_dir, *options: str, resume: str = None) -> None:
 
 
 def test_resume_of_random_training_is_exact_with_the_hook_only(random_training, tmp_path):
-    with_hook, without_hook = random_training['hook'], random_training['plain']
-    _train(without_hook, tmp_path / 'full')  # uninterrupted
+    # Uninterrupted: 4 iterations, checkpoints after 2 and 4.
+    _train(random_training['hook'], tmp_path / 'full')
     full = student_state(str(tmp_path / 'full' / 'iter_4.pth'))
-
-    _train(with_hook, tmp_path / 'half', 'train_cfg.max_iters=2')
-    half = str(tmp_path / 'half' / 'iter_2.pth')
-    _train(with_hook, tmp_path / 'resumed', resume=half)
-    _train(without_hook, tmp_path / 'resumed_without_hook', resume=half)
+    half = str(tmp_path / 'full' / 'iter_2.pth')
+    # Resumed from iteration 2, with the hook and without it.
+    _train(random_training['hook'], tmp_path / 'resumed', resume=half)
+    _train(random_training['plain'], tmp_path / 'resumed_without_hook', resume=half)
     resumed = student_state(str(tmp_path / 'resumed' / 'iter_4.pth'))
     resumed_without_hook = student_state(str(tmp_path / 'resumed_without_hook' / 'iter_4.pth'))
     after_2 = student_state(half)
@@ -198,7 +244,9 @@ def test_resume_of_random_training_is_exact_with_the_hook_only(random_training, 
     assert any(not torch.equal(after_2[k], full[k]) for k in full)  # iterations 3-4 trained
     for key, value in full.items():
         torch.testing.assert_close(resumed[key], value, rtol=0, atol=1e-6, msg=key)
-    # Without the hook the resumed run samples other RoIs: its student differs.
+    # Without the hook the resumed run samples other anchors and RoIs (torch's stream restarts
+    # from the seed; numpy's flips coincide: only the replayed data loading draws from it): its
+    # student differs (measured: 1.4e-4 at most after two iterations; 0 with the hook).
     max_diff = max((resumed_without_hook[k].float() - full[k].float()).abs().max().item()
                    for k in full)
-    assert max_diff > 1e-4, max_diff
+    assert max_diff > 1e-5, max_diff
