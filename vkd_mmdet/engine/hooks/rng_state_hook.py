@@ -95,16 +95,17 @@ class RNGStateHook(Hook):
 
     @staticmethod
     def set_state(state: dict) -> None:
-        """Restore states from :meth:`get_state`."""
+        """Restore states from :meth:`get_state` (tensors anywhere: resuming maps the checkpoint
+        to the training device, the generators take CPU tensors)."""
         python = state['python']
         random.setstate((python['version'], tuple(int(v) for v in python['internal'].tolist()),
                          python['gauss_next']))
         numpy = state['numpy']
         np.random.set_state(dict(
             bit_generator=numpy['bit_generator'],
-            state=dict(key=numpy['key'].numpy().astype(np.uint32), pos=numpy['pos']),
+            state=dict(key=numpy['key'].cpu().numpy().astype(np.uint32), pos=numpy['pos']),
             has_gauss=numpy['has_gauss'], gauss=numpy['gauss']))
-        torch.set_rng_state(state['torch'])
+        torch.set_rng_state(state['torch'].cpu())
         cuda_states = state.get('torch_cuda')
         if cuda_states and torch.cuda.is_available():
             if len(cuda_states) != torch.cuda.device_count():
@@ -114,7 +115,7 @@ class RNGStateHook(Hook):
                           f'{min(len(cuda_states), torch.cuda.device_count())}',
                           logger='current', level=logging.WARNING)
             for device, cuda_state in enumerate(cuda_states[:torch.cuda.device_count()]):
-                torch.cuda.set_rng_state(cuda_state, device)
+                torch.cuda.set_rng_state(cuda_state.cpu(), device)
 
     def _all_ranks(self) -> List[dict]:
         """Every rank's states (a collective under DDP: all ranks must call it)."""
