@@ -56,6 +56,10 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         help='student seeds (the teacher always uses seed 0)')
     parser.add_argument('--threads', type=int, default=1,
                         help='torch intra-op threads (1 is fastest on a shared 2-core machine)')
+    parser.add_argument('--reuse-runs', action='store_true',
+                        help='reuse a finished student run of the same config, seed and '
+                        'iterations (e.g. make demo\'s seed 0 in make bench-accuracy); start '
+                        'from a clean work dir after changing code or data')
     parser.add_argument('--markdown', help='also write the results table to this file')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='overrides applied to every config (teacher, students)')
@@ -99,8 +103,21 @@ def set_iterations(cfg: Config, iters: int) -> None:
 
 
 def train(config: str, work_dir: str, iters: int, seed: int, name: str,
-          cfg_options: Optional[dict] = None, teacher_ckpt: Optional[str] = None) -> dict:
-    """Train one config, return its record: metrics, training time, loss curves."""
+          cfg_options: Optional[dict] = None, teacher_ckpt: Optional[str] = None,
+          reuse: bool = False) -> dict:
+    """Train one config, return its record: metrics, training time, loss curves.
+
+    With ``reuse``, a finished run in ``work_dir`` of the same config, seed and iterations is
+    returned instead of training again.
+    """
+    record_file = osp.join(work_dir, 'record.json')
+    if reuse and osp.isfile(record_file):
+        with open(record_file) as f:
+            result = json.load(f)
+        if (result['config'], result['seed'], result['iters']) == (osp.relpath(config), seed,
+                                                                   iters):
+            print(f'{name} seed {seed}: reusing {record_file}')
+            return result
     cfg = Config.fromfile(config)
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
@@ -120,7 +137,7 @@ def train(config: str, work_dir: str, iters: int, seed: int, name: str,
                   AP=record.metrics.get('coco/bbox_mAP', float('nan')),
                   AP50=record.metrics.get('coco/bbox_mAP_50', float('nan')),
                   train_time=record.train_time, losses=record.losses)
-    with open(osp.join(work_dir, 'record.json'), 'w') as f:
+    with open(record_file, 'w') as f:
         json.dump(result, f)
     return result
 
@@ -288,12 +305,13 @@ def main(argv: Optional[Sequence[str]] = None) -> List[dict]:
     records = [teacher]
     for seed in args.seeds:
         records.append(train(args.student_config, osp.join(args.work_dir, f'student_s{seed}'),
-                             args.student_iters, seed, 'student', args.cfg_options))
+                             args.student_iters, seed, 'student', args.cfg_options,
+                             reuse=args.reuse_runs))
         for config in args.distill_configs:
             name = 'student+' + osp.basename(config).split('_')[0]
             records.append(train(config, osp.join(args.work_dir, f'{name}_s{seed}'),
                                  args.student_iters, seed, name, args.cfg_options,
-                                 teacher_ckpt=teacher['checkpoint']))
+                                 teacher_ckpt=teacher['checkpoint'], reuse=args.reuse_runs))
     rows = summarise(records)
     table = markdown_table(rows)
     with open(osp.join(args.work_dir, 'results.json'), 'w') as f:
