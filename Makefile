@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.vkd_install_stamp
 PYTEST_ARGS ?=
 
-.PHONY: install test lint demo bench-accuracy
+.PHONY: install test lint demo bench-accuracy bench
 
 $(STAMP): requirements/pinned.txt setup.py tools/install_env.sh
 	VENV=$(VENV) bash tools/install_env.sh
@@ -27,3 +27,12 @@ demo: $(STAMP)
 # `make demo` with the same settings are reused).
 bench-accuracy: $(STAMP)
 	$(PY) tools/run_demo.py --work-dir work_dirs/demo --seeds 0 1 2 --reuse-runs --markdown docs/accuracy.md
+
+# Cost of distillation (docs/benchmark.md): projector maps, then distillation step vs student
+# step + teacher forward for the Faster R-CNN and RetinaNet VkD configs (2 images 512x512).
+BENCH_ARGS ?= --device cpu --iters 5
+bench: $(STAMP)
+	$(PY) tools/benchmark_projectors.py --skip-dense-above 3000 --out work_dirs/benchmark/projectors.json
+	for c in faster_rcnn_r101_r18 retinanet_r101_r18; do \
+		$(PY) tools/benchmark.py configs/vkd/$$c.py $(BENCH_ARGS) --out work_dirs/benchmark/$$c.json || exit 1; \
+	done
