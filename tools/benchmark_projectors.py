@@ -15,6 +15,7 @@ exponential takes ~30 s per call on two CPU cores).
 """
 import argparse
 import json
+import os
 import statistics
 import time
 from typing import Callable, Dict, List
@@ -110,6 +111,7 @@ def main() -> None:
                   torch=torch.__version__, rows=rows,
                   note='the map runs once per optimizer step and projector')
     if args.out:
+        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
         with open(args.out, 'w') as f:
             json.dump(result, f, indent=2)
 
