@@ -35,7 +35,7 @@ class OrthogonalProjector(BaseModule):
     For tall projectors (``C_t >= 2 C_s``) ``matrix_exp`` and ``cayley`` never build the
     ``C_t x C_t`` matrices: :func:`skew_map_columns` computes the same columns exactly from a
     ``min(C_t, 2 C_s)``-square problem, with an analytic backward. For the DeiT-Ti -> RegNetY
-    projector (192 -> 3024) this is ~0.5 s forward + backward on two CPU cores instead of ~27 s.
+    projector (192 -> 3024): ~0.5 s forward + backward on one CPU thread instead of ~27 s.
 
     Every map gives an orthonormal ``W`` for *any* value of ``X``. PyTorch's Householder map
     multiplies by ``int(diag(X))``, which weight decay rounds to zero after one step (the pitfall in
