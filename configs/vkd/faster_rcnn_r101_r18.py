@@ -28,3 +28,6 @@ model = dict(
 
 # Orthogonal projectors never take weight decay (it drags them back to their initialisation).
 optim_wrapper = dict(paramwise_cfg=dict(custom_keys={'projector': dict(decay_mult=0.0)}))
+# A fixed seed (with RNGStateHook) makes `--resume` bit-exact: the sampler and data-worker seeds
+# are built before the checkpoint is read. Change it per run if you average over seeds.
+randomness = dict(seed=0)

@@ -16,6 +16,7 @@ _base_ = [
     'mmpretrain::_base_/default_runtime.py',
 ]
 custom_imports = dict(imports=['vkd_mmdet'], allow_failed_imports=False)
+custom_hooks = [dict(type='RNGStateHook')]  # ConvStemDeiT is ours: no plain-mmpretrain export
 
 student_channels = 192
 model = dict(
@@ -59,3 +60,5 @@ param_scheduler = [
 ]
 train_cfg = dict(max_epochs=300)
 auto_scale_lr = dict(base_batch_size=512)
+# A fixed seed (with RNGStateHook) makes `--resume` bit-exact.
+randomness = dict(seed=0)
