@@ -311,3 +311,17 @@ def test_level_names_follow_the_fpn_strides_even_for_tiny_top_levels(tmp_path):
     losses = model.loss(**data)
     assert sorted(k for k in losses if k.startswith('loss_vkd')) == \
         [f'loss_vkd_p{k}' for k in range(3, 8)]
+
+
+def test_same_seed_student_starts_as_when_trained_alone(tmp_path):
+    """Building the teacher and the losses must not shift the student's random init, so that a
+    distilled run and a student-alone run of one seed are paired."""
+    cfg = _distiller_cfg(tmp_path)
+    torch.manual_seed(123)
+    distiller = MODELS.build(copy.deepcopy(cfg))
+    distiller.init_weights()
+    torch.manual_seed(123)
+    alone = MODELS.build(copy.deepcopy(cfg['student']))
+    alone.init_weights()
+    for key, value in alone.state_dict().items():
+        assert torch.equal(distiller.student.state_dict()[key], value), key

@@ -136,6 +136,17 @@ def resolve_model_cfg(cfg: Union[dict, nn.Module], key: str) -> Union[ConfigDict
     return model
 
 
+def isolated_rng() -> contextlib.AbstractContextManager:
+    """Random draws inside leave torch's global generator where it was.
+
+    Distillers build the student first and everything else (teacher, losses, projectors) inside
+    this context: with the same seed, the student's construction and ``init_weights`` then draw
+    exactly what they draw when the student trains alone, so "student alone vs distilled" runs of
+    one seed start from the same weights.
+    """
+    return torch.random.fork_rng(devices=[])
+
+
 def build_model(cfg: Union[dict, nn.Module], registry: Registry) -> nn.Module:
     """Build a resolved model config, or pass a built module through."""
     return cfg if isinstance(cfg, nn.Module) else registry.build(cfg)

@@ -11,7 +11,7 @@ from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 from torch import Tensor
 
-from .base_distiller import BaseDistiller, build_model, resolve_model_cfg
+from .base_distiller import BaseDistiller, build_model, isolated_rng, resolve_model_cfg
 
 ForwardResults = Union[Dict[str, Tensor], List[DataSample], Tensor, Tuple[Tensor, ...]]
 
@@ -102,7 +102,8 @@ class ClassifierDistiller(BaseDistiller):
             if isinstance(cfg, dict) and data_preprocessor is not None:
                 cfg.setdefault('data_preprocessor', copy.deepcopy(data_preprocessor))
         student_model = build_model(student, MODELS)
-        teacher_model = build_model(teacher, MODELS)
+        with isolated_rng():
+            teacher_model = build_model(teacher, MODELS)
         for key, model in (('student', student_model), ('teacher', teacher_model)):
             if not isinstance(model, TimmClassifier) and getattr(model, 'head', None) is None:
                 raise ValueError(f'ClassifierDistiller: `{key}` must be an mmpretrain classifier '
@@ -118,8 +119,9 @@ class ClassifierDistiller(BaseDistiller):
                              "e.g. feature_losses=dict(vkd=dict(type='VkDClsLoss', "
                              "in_channels=192, out_channels=3024))")
         self.as_map: Dict[str, bool] = {}
-        self.feature_losses = self._build_losses(feature_losses, 'feature_losses')
-        self.logit_losses = self._build_losses(logit_losses, 'logit_losses')
+        with isolated_rng():
+            self.feature_losses = self._build_losses(feature_losses, 'feature_losses')
+            self.logit_losses = self._build_losses(logit_losses, 'logit_losses')
         overlap = set(self.feature_losses) & set(self.logit_losses)
         if overlap or 'cls' in set(self.feature_losses) | set(self.logit_losses):
             raise ValueError(f'ClassifierDistiller: loss names must be unique and not "cls" '

@@ -11,7 +11,7 @@ from mmdet.structures import SampleList
 from torch import Tensor
 
 from ..utils import padding_mask
-from .base_distiller import BaseDistiller, build_model, resolve_model_cfg
+from .base_distiller import BaseDistiller, build_model, isolated_rng, resolve_model_cfg
 from .roi_distillation import ROI_INPUTS, capture_student_rois, check_roi_head, roi_distill_losses
 
 ForwardResults = Union[Dict[str, Tensor], SampleList, Tuple[Tensor, ...]]
@@ -87,7 +87,8 @@ class DetectionDistiller(BaseDistiller):
         student = resolve_model_cfg(student, 'student')
         teacher = resolve_model_cfg(teacher, 'teacher')
         student_model = build_model(student, MODELS)
-        teacher_model = build_model(teacher, MODELS)
+        with isolated_rng():
+            teacher_model = build_model(teacher, MODELS)
         for key, model in (('student', student_model), ('teacher', teacher_model)):
             if getattr(model, 'neck', None) is None:
                 raise ValueError(f'DetectionDistiller: the `{key}` detector has no neck; feature '
@@ -102,30 +103,32 @@ class DetectionDistiller(BaseDistiller):
         self.distill_losses = nn.ModuleDict()
         self.distill_levels: Dict[str, List[int]] = {}
         self.distill_inputs: Dict[str, str] = {}
-        for name, cfg in distill_losses.items():
-            cfg = copy.deepcopy(dict(cfg))
-            inputs = self.distill_inputs[name] = cfg.pop('inputs', _loss_input_type(cfg))
-            if inputs not in INPUT_TYPES:
-                raise ValueError(f'distill_losses.{name}.inputs={inputs!r}: expected one of '
-                                 f'{INPUT_TYPES}')
-            if inputs in ROI_INPUTS:
-                check_roi_head(student_model, 'student', name)
-                check_roi_head(teacher_model, 'teacher', name)
-                self.distill_levels[name] = []
-                self.distill_losses[name] = nn.ModuleList([MODELS.build(cfg)])
-                continue
-            levels = list(cfg.pop('levels', range(num_levels or 0)))
-            if not levels:
-                raise ValueError(f'distill_losses.{name}.levels: give the neck output indices to '
-                                 'distil (the neck configs do not state `num_outs`)')
-            if num_levels is not None and not all(0 <= lvl < num_levels for lvl in levels):
-                raise ValueError(f'distill_losses.{name}.levels={levels}: the necks have '
-                                 f'{num_levels} outputs (indices 0..{num_levels - 1})')
-            _check_loss_channels(name, cfg, student, teacher)
-            self.distill_levels[name] = levels
-            copies = 1 if inputs == 'fpn_levels' else len(levels)
-            self.distill_losses[name] = nn.ModuleList(MODELS.build(copy.deepcopy(cfg))
-                                                      for _ in range(copies))
+        with isolated_rng():
+            for name, cfg in distill_losses.items():
+                cfg = copy.deepcopy(dict(cfg))
+                inputs = self.distill_inputs[name] = cfg.pop('inputs', _loss_input_type(cfg))
+                if inputs not in INPUT_TYPES:
+                    raise ValueError(f'distill_losses.{name}.inputs={inputs!r}: expected one of '
+                                     f'{INPUT_TYPES}')
+                if inputs in ROI_INPUTS:
+                    check_roi_head(student_model, 'student', name)
+                    check_roi_head(teacher_model, 'teacher', name)
+                    self.distill_levels[name] = []
+                    self.distill_losses[name] = nn.ModuleList([MODELS.build(cfg)])
+                    continue
+                levels = list(cfg.pop('levels', range(num_levels or 0)))
+                if not levels:
+                    raise ValueError(f'distill_losses.{name}.levels: give the neck output '
+                                     'indices to distil (the neck configs do not state '
+                                     '`num_outs`)')
+                if num_levels is not None and not all(0 <= lvl < num_levels for lvl in levels):
+                    raise ValueError(f'distill_losses.{name}.levels={levels}: the necks have '
+                                     f'{num_levels} outputs (indices 0..{num_levels - 1})')
+                _check_loss_channels(name, cfg, student, teacher)
+                self.distill_levels[name] = levels
+                copies = 1 if inputs == 'fpn_levels' else len(levels)
+                self.distill_losses[name] = nn.ModuleList(MODELS.build(copy.deepcopy(cfg))
+                                                          for _ in range(copies))
 
     def forward(self,
                 inputs: Union[List[Tensor], Tensor],
