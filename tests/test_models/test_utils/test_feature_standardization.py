@@ -94,3 +94,19 @@ def test_synchronised_statistics_equal_those_of_the_whole_batch():
 def test_single_process_sync_is_a_no_op(sync):
     x = torch.randn(2, 3, 4, 4)
     torch.testing.assert_close(standardize_channels(x, sync=sync), standardize_channels(x))
+
+
+def test_padding_mask_is_none_for_an_unpadded_batch():
+    assert padding_mask(_samples([(64, 96), (64, 96)], (64, 96)), (8, 12),
+                        torch.device('cpu')) is None
+
+
+def test_all_true_mask_matches_the_unmasked_fast_path_values_and_gradients():
+    x = (torch.randn(2, 5, 6, 7) * 3 + 4).requires_grad_(True)
+    grad_out = torch.randn(2, 5, 6, 7)
+    fast = standardize_channels(x)
+    (fast_grad,) = torch.autograd.grad(fast, x, grad_out)
+    masked = standardize_channels(x, torch.ones(2, 1, 6, 7, dtype=torch.bool))
+    (masked_grad,) = torch.autograd.grad(masked, x, grad_out)
+    torch.testing.assert_close(masked, fast, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(masked_grad, fast_grad, rtol=1e-4, atol=1e-5)

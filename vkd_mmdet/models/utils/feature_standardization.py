@@ -4,24 +4,43 @@ from typing import Optional, Tuple
 import torch
 import torch.distributed as dist
 import torch.distributed.nn.functional as dist_nn
+import torch.nn.functional as F
 from torch import Tensor
 
 
-def _sum_over_batch(x: Tensor, sync: bool) -> Tensor:
-    """Sum over dims (0, 2, 3) -> ``(C,)``, and over all ranks when ``sync`` (autograd-aware)."""
-    total = x.sum(dim=(0, 2, 3))
+def _reduce(total: Tensor, sync: bool) -> Tensor:
+    """Sum ``total`` over all ranks when ``sync`` (autograd-aware), else pass it through."""
     if sync and dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
-        total = dist_nn.all_reduce(total)
+        return dist_nn.all_reduce(total)
     return total
+
+
+def _channel_sum(x: Tensor, weight: Optional[Tensor], sync: bool) -> Tensor:
+    """``(C,)`` sum over batch and pixels, each pixel weighted by ``weight`` ``(N, H, W)``.
+
+    The einsum contracts without materialising ``x * weight``.
+    """
+    total = x.sum(dim=(0, 2, 3)) if weight is None else torch.einsum('nchw,nhw->c', x, weight)
+    return _reduce(total, sync)
+
+
+def _centred_and_var(x: Tensor, valid_mask: Optional[Tensor],
+                     sync: bool) -> Tuple[Tensor, Tensor, Tensor]:
+    weight = None if valid_mask is None else valid_mask[:, 0].to(x.dtype)
+    pixels = x.new_tensor(x.numel() // x.shape[1]) if weight is None else weight.sum()
+    count = _reduce(pixels, sync).clamp(min=1)
+    mean = _channel_sum(x, weight, sync) / count
+    # Two passes (mean, then the mean squared deviation) rather than E[x^2] - E[x]^2, which
+    # cancels catastrophically for features with a large mean.
+    centred = x - mean[None, :, None, None]
+    var = _channel_sum(centred.square(), weight, sync) / count
+    return mean, centred, var
 
 
 def masked_channel_stats(x: Tensor,
                          valid_mask: Optional[Tensor] = None,
                          sync: bool = False) -> Tuple[Tensor, Tensor]:
     """Mean and biased variance of each channel over the valid pixels of the whole batch.
-
-    Two passes (mean, then the mean squared deviation) rather than ``E[x^2] - E[x]^2``, which
-    cancels catastrophically for features with a large mean.
 
     Args:
         x (Tensor): ``(N, C, H, W)``.
@@ -32,13 +51,7 @@ def masked_channel_stats(x: Tensor,
     Returns:
         tuple[Tensor, Tensor]: ``(C,)`` mean and ``(C,)`` variance.
     """
-    if valid_mask is None:
-        valid_mask = x.new_ones((x.shape[0], 1, *x.shape[2:]), dtype=torch.bool)
-    weight = valid_mask.to(x.dtype)
-    count = _sum_over_batch(weight, sync).clamp(min=1)
-    mean = _sum_over_batch(x * weight, sync) / count
-    centred = (x - mean[None, :, None, None]) * weight
-    var = _sum_over_batch(centred.square(), sync) / count
+    mean, _, var = _centred_and_var(x, valid_mask, sync)
     return mean, var
 
 
@@ -50,9 +63,13 @@ def standardize_channels(x: Tensor,
 
     BatchNorm in training mode without affine and without running statistics; ``eps`` keeps a
     constant channel finite (the released VkD code divides by a bare std and gives NaN there).
+    Without a mask (and without ``sync``) it is exactly ``F.batch_norm``, whose fused kernel is
+    used; with one, the masked statistics cost two reductions and three full-size temporaries.
 
     Shape:
         ``x``: ``(N, C, H, W)``; ``valid_mask``: ``(N, 1, H, W)`` or None; output as ``x``.
     """
-    mean, var = masked_channel_stats(x, valid_mask, sync)
-    return (x - mean[None, :, None, None]) * torch.rsqrt(var + eps)[None, :, None, None]
+    if valid_mask is None and not sync and eps > 0:  # batch_norm refuses eps = 0 in training
+        return F.batch_norm(x, None, None, training=True, eps=eps)
+    _, centred, var = _centred_and_var(x, valid_mask, sync)
+    return centred * torch.rsqrt(var + eps)[None, :, None, None]

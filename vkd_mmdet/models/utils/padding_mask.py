@@ -1,13 +1,13 @@
 """Masks of the real image pixels of a padded mmdet batch, downsampled to a feature level."""
 import math
-from typing import Sequence, Tuple
+from typing import Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor
 
 
 def padding_mask(data_samples: Sequence, feature_size: Tuple[int, int],
-                 device: torch.device) -> Tensor:
+                 device: torch.device) -> Optional[Tensor]:
     """True where a feature-map cell covers a pixel of the image rather than batch padding.
 
     mmdet pads every image of a batch to the batch's ``batch_input_shape``; ``img_shape`` is the
@@ -20,8 +20,12 @@ def padding_mask(data_samples: Sequence, feature_size: Tuple[int, int],
         device (torch.device): where to build the mask.
 
     Returns:
-        Tensor: ``(N, 1, H_l, W_l)`` bool.
+        Tensor | None: ``(N, 1, H_l, W_l)`` bool; None when no image of the batch is padded
+        (every cell is real), which lets the losses take their unmasked fast paths.
     """
+    if all(tuple(sample.metainfo['img_shape'][:2]) == tuple(sample.metainfo['batch_input_shape'])
+           for sample in data_samples):
+        return None
     height, width = feature_size
     mask = torch.zeros((len(data_samples), 1, height, width), dtype=torch.bool, device=device)
     for i, sample in enumerate(data_samples):
