@@ -11,17 +11,22 @@ when omitted, from ``model.teacher_ckpt``, with the distiller's safe loader
 (``model.teacher_ckpt_trusted`` / ``teacher_ckpt_strict`` apply).
 """
 import argparse
-import os
 from typing import Optional, Sequence
 
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 from mmengine.evaluator import DumpResults
 from mmengine.model import is_model_wrapper
 from mmengine.registry import RUNNERS, init_default_scope
 from mmengine.runner import Runner
 
 from vkd_mmdet.models.distillers.base_distiller import load_teacher_checkpoint, resolve_model_cfg
-from vkd_mmdet.utils import enable_visualization, set_work_dir, setup_launcher
+from vkd_mmdet.utils import (
+    add_common_args,
+    enable_visualization,
+    parse_common_args,
+    set_work_dir,
+    setup_launcher,
+)
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -44,21 +49,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument(
         '--teacher', action='store_true',
         help="evaluate the distiller's teacher alone (from CHECKPOINT or model.teacher_ckpt)")
-    parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction,
-        help='override some settings in the used config, the key-value pair in xxx=yyy format '
-        'will be merged into config file. If the value to be overwritten is a list, it should '
-        'be like key="[a,b]" or key=a,b It also allows nested list/tuple values, e.g. '
-        'key="[(a,b),(c,d)]" Note that the quotation marks are necessary and that no white '
-        'space is allowed.')
-    parser.add_argument(
-        '--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none',
-        help='job launcher')
-    # torchrun sets LOCAL_RANK; the legacy torch.distributed.launch passed --local-rank.
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args(argv)
-    if 'LOCAL_RANK' not in os.environ:
-        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    add_common_args(parser)
+    args = parse_common_args(parser, argv)
     if args.checkpoint is None and not args.teacher:
         parser.error('the following arguments are required: checkpoint')
     if args.out is not None and not args.out.endswith(('.pkl', '.pickle')):

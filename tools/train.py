@@ -10,16 +10,17 @@ Distributed: ``tools/dist_train.sh`` (torchrun), ``tools/slurm_train.sh``; witho
 ``--launcher pytorch`` runs on gloo.
 """
 import argparse
-import os
 from typing import Optional, Sequence
 
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 from mmengine.registry import RUNNERS, init_default_scope
 from mmengine.runner import Runner
 
 from vkd_mmdet.utils import (
+    add_common_args,
     enable_amp,
     enable_auto_scale_lr,
+    parse_common_args,
     set_work_dir,
     setup_launcher,
     setup_resume,
@@ -39,21 +40,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         '--resume', nargs='?', type=str, const='auto',
         help='If specify checkpoint path, resume from it, while if not specify, try to auto '
         'resume from the latest complete checkpoint in the work directory.')
-    parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction,
-        help='override some settings in the used config, the key-value pair in xxx=yyy format '
-        'will be merged into config file. If the value to be overwritten is a list, it should '
-        'be like key="[a,b]" or key=a,b It also allows nested list/tuple values, e.g. '
-        'key="[(a,b),(c,d)]" Note that the quotation marks are necessary and that no white '
-        'space is allowed.')
-    parser.add_argument(
-        '--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none',
-        help='job launcher')
-    # torchrun sets LOCAL_RANK; the legacy torch.distributed.launch passed --local-rank.
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args(argv)
-    if 'LOCAL_RANK' not in os.environ:
-        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    add_common_args(parser)
+    args = parse_common_args(parser, argv)
     return args
 
 

@@ -3,6 +3,7 @@
 The tools stay thin and generic: the model type, default scope and registries come from the
 config (``default_scope='mmdet'`` or ``'mmpretrain'``), never from the tool.
 """
+import argparse
 import glob
 import os
 import os.path as osp
@@ -11,7 +12,7 @@ from typing import Optional
 
 import torch
 import torch.distributed as torch_dist
-from mmengine.config import Config, ConfigDict
+from mmengine.config import Config, ConfigDict, DictAction
 from mmengine.logging import print_log
 
 #: How the config's visualisation hook is switched on, per default scope.
@@ -21,6 +22,29 @@ _SHOW_KEYS = {
     # mmpretrain's VisualizationHook (what mmpretrain's tools/test.py sets)
     'mmpretrain': dict(enable='enable', out_dir='out_dir'),
 }
+
+
+def add_common_args(parser: argparse.ArgumentParser) -> None:
+    """mmdet's ``--cfg-options``, ``--launcher`` and ``--local_rank`` (train and test alike)."""
+    parser.add_argument(
+        '--cfg-options', nargs='+', action=DictAction,
+        help='override some settings in the used config, the key-value pair in xxx=yyy format '
+        'will be merged into config file. If the value to be overwritten is a list, it should '
+        'be like key="[a,b]" or key=a,b It also allows nested list/tuple values, e.g. '
+        'key="[(a,b),(c,d)]" Note that the quotation marks are necessary and that no white '
+        'space is allowed.')
+    parser.add_argument(
+        '--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none',
+        help='job launcher')
+    # torchrun sets LOCAL_RANK; the legacy torch.distributed.launch passed --local-rank.
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+
+
+def parse_common_args(parser: argparse.ArgumentParser, argv=None) -> argparse.Namespace:
+    """Parse, and export ``--local_rank`` as ``LOCAL_RANK`` when no launcher set it."""
+    args = parser.parse_args(argv)
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
 
 
 def enable_amp(cfg: Config) -> None:
