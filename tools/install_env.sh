@@ -73,10 +73,16 @@ fi
 KEY=mmcv-$MMCV_VERSION-torch-$TORCH_VERSION-$PY_TAG-$ARCH
 WHEEL_NAME=mmcv-$MMCV_VERSION-$PY_TAG-$PY_TAG-linux_$ARCH.whl
 
-mmcv_ops_ok() { "$PY" -c "from mmcv.ops import nms, RoIAlign" 2>/dev/null; }
+mmcv_ops_ok() {  # quiet on success; on failure, the import error's last line
+    local err
+    err=$("$PY" -c "from mmcv.ops import nms, RoIAlign" 2>&1) || { echo "    ${err##*$'\n'}"; return 1; }
+}
 
 install_wheel() {  # install a candidate wheel; keep it only if its compiled ops import against our torch
-    quiet_pip install --force-reinstall --no-deps "$1" && mmcv_ops_ok
+    quiet_pip install --force-reinstall --no-deps "$1" &&
+        # its runtime dependencies (opencv, addict, yapf, mmengine), at our pins
+        quiet_pip install -c "$ROOT/requirements/pinned.txt" "$1" &&
+        mmcv_ops_ok
 }
 
 find_shared_wheel() {  # the shared cache, checked against its SHA256SUMS
@@ -106,7 +112,8 @@ build_mmcv() {
     rm -rf "$work"
 }
 
-if ! "$PY" -c "import mmcv, sys; sys.exit(mmcv.__version__ != '$MMCV_VERSION')" 2>/dev/null || ! mmcv_ops_ok; then
+if ! "$PY" -c "import mmcv, sys; sys.exit(mmcv.__version__ != '$MMCV_VERSION')" 2>/dev/null \
+        || ! mmcv_ops_ok >/dev/null; then
     step "installing mmcv $MMCV_VERSION with compiled ops (cache key $KEY)"
     installed=0
     for wheel in "$WHEEL_CACHE/$KEY/$WHEEL_NAME" "$(find_shared_wheel || true)"; do
