@@ -43,14 +43,18 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--data-root', default='data/synthetic_coco', help='synthetic data set')
     parser.add_argument('--num-train', type=int, default=800, help='training images')
     parser.add_argument('--num-val', type=int, default=200, help='validation images')
-    parser.add_argument('--image-size', type=int, nargs=2, default=(128, 192),
+    parser.add_argument('--image-size', type=int, nargs=2, default=(96, 128),
                         metavar=('MIN', 'MAX'), help='generated image side range')
+    parser.add_argument('--max-objects', type=int, default=4, help='objects per image, at most')
+    parser.add_argument('--object-size', type=float, nargs=2, default=(0.25, 0.6),
+                        metavar=('MIN', 'MAX'),
+                        help='object extent range, fraction of the shorter image side')
     parser.add_argument('--teacher-config', default=TEACHER_CFG)
     parser.add_argument('--student-config', default=STUDENT_CFG)
     parser.add_argument('--distill-configs', nargs='+', default=DISTILL_CFGS,
                         help='distillation configs, each compared with the student alone')
     parser.add_argument('--teacher-iters', type=int, default=600, help='teacher iterations')
-    parser.add_argument('--student-iters', type=int, default=300,
+    parser.add_argument('--student-iters', type=int, default=500,
                         help='iterations of every student run')
     parser.add_argument('--seeds', type=int, nargs='+', default=[0],
                         help='student seeds (the teacher always uses seed 0)')
@@ -228,7 +232,8 @@ def report(rows: List[dict], records: List[dict], args: argparse.Namespace,
     return (f'# Accuracy of the CPU demo (synthetic shapes set)\n\n'
             f'Written by `tools/run_demo.py` (`make bench-accuracy`). Data: '
             f'{args.num_train} train / {args.num_val} val images, sides '
-            f'{args.image_size[0]}-{args.image_size[1]} px. Teacher: '
+            f'{args.image_size[0]}-{args.image_size[1]} px, 1-{args.max_objects} shapes each of '
+            f'{args.object_size[0]:g}-{args.object_size[1]:g} of the shorter side. Teacher: '
             f'{args.teacher_iters} iterations, seed 0; every student run: '
             f'{args.student_iters} iterations; student seeds {args.seeds}. AP: COCO box AP '
             f'(mmdet `CocoMetric`) on the val split, ×100; mean ± sample std over seeds. '
@@ -290,7 +295,8 @@ def _smooth(values: np.ndarray, window: int = 20) -> np.ndarray:
 
 def _data_kwargs(args: argparse.Namespace) -> dict:
     return dict(num_train=args.num_train, num_val=args.num_val,
-                image_size=list(args.image_size))
+                image_size=list(args.image_size), max_objects=args.max_objects,
+                object_size=list(args.object_size))
 
 
 def main(argv: Optional[Sequence[str]] = None) -> List[dict]:

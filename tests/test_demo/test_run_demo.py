@@ -124,3 +124,21 @@ def _load_tool(relative):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def test_data_options_reach_the_generator_and_the_teacher_cache_key(tmp_path):
+    args = run_demo.parse_args(['--num-train', '4', '--num-val', '2', '--image-size', '64', '80',
+                                '--max-objects', '2', '--object-size', '0.3', '0.4'])
+    kwargs = run_demo._data_kwargs(args)
+    run_demo.make_synthetic_coco(str(tmp_path), **kwargs)
+    coco = json.loads((tmp_path / 'annotations' / 'instances_train.json').read_text())
+    per_image = {}
+    for ann in coco['annotations']:
+        per_image[ann['image_id']] = per_image.get(ann['image_id'], 0) + 1
+    assert 1 <= max(per_image.values()) <= 2
+    for ann in coco['annotations']:
+        image = coco['images'][ann['image_id'] - 1]
+        # visible boxes never exceed the drawn extent (a rotated shape: up to sqrt(2) x it)
+        assert max(ann['bbox'][2:]) <= 1.5 * 0.4 * min(image['height'], image['width']) + 2
+    other = run_demo._data_kwargs(run_demo.parse_args(['--max-objects', '3']))
+    assert other != run_demo._data_kwargs(run_demo.parse_args([]))
