@@ -1,4 +1,5 @@
 """DetectionDistiller: frozen unsaved teacher, single student pass, parity, wiring and errors."""
+import contextlib
 import copy
 
 import pytest
@@ -115,20 +116,15 @@ def test_each_model_sees_the_batch_normalised_its_own_way(tmp_path):
     assert not torch.allclose(teacher_in[0], student_in[0])
 
 
+@contextlib.contextmanager
 def capture_inputs(module):
     """Like capture_outputs, for the first positional input."""
-    import contextlib
-
-    @contextlib.contextmanager
-    def _capture():
-        inputs = []
-        handle = module.register_forward_pre_hook(lambda _m, args: inputs.append(args[0]))
-        try:
-            yield inputs
-        finally:
-            handle.remove()
-
-    return _capture()
+    inputs = []
+    handle = module.register_forward_pre_hook(lambda _m, args: inputs.append(args[0]))
+    try:
+        yield inputs
+    finally:
+        handle.remove()
 
 
 def test_predict_and_tensor_modes_equal_the_bare_student(tmp_path):
