@@ -2,9 +2,15 @@
 
 Importing the package registers every module into mmdet's (and mmpretrain's) registries, so a
 config only needs ``custom_imports = dict(imports=['vkd_mmdet'], allow_failed_imports=False)``.
+It also routes every checkpoint mmengine loads through the safe loader
+(:mod:`vkd_mmdet.utils.checkpoint`).
 """
-from .engine import *  # noqa: F403
-from .models import *  # noqa: F403
-from .version import __version__
+from .utils.checkpoint import install_safe_checkpoint_loading
+
+install_safe_checkpoint_loading()
+
+from .engine import *  # noqa: E402,F403
+from .models import *  # noqa: E402,F403
+from .version import __version__  # noqa: E402
 
 __all__ = ['__version__']

@@ -7,6 +7,8 @@ from mmdet.apis import inference_detector, init_detector
 from mmdet.registry import MODELS
 from mmengine.config import Config
 
+from vkd_mmdet.utils import UnsafeCheckpointError
+
 from .conftest import tool_main
 
 
@@ -66,7 +68,7 @@ def test_teacher_checkpoint_needing_pickle_is_refused_unless_trusted(tiny_run, t
     torch.save(dict(state_dict=state, payload=Payload()), unsafe)
     args = [tiny_run['config'], str(unsafe), '--teacher', '--work-dir', str(tmp_path),
             '--cfg-options']
-    with pytest.raises(RuntimeError, match='teacher_ckpt_trusted=True'):
+    with pytest.raises(UnsafeCheckpointError, match='teacher_ckpt_trusted=True'):
         tool_main('test')([*args, 'experiment_name=unsafe_refused'])
     metrics = tool_main('test')([*args, 'model.teacher_ckpt_trusted=True',
                                  'experiment_name=unsafe_trusted'])

@@ -27,7 +27,7 @@ from mmengine.registry import init_default_scope
 from mmengine.runner import load_checkpoint
 from torch import Tensor
 
-from vkd_mmdet.engine import trusted_checkpoints
+from vkd_mmdet.utils import trusted_checkpoints
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:

@@ -4,6 +4,7 @@ The export is what users deploy: ``mmdet.apis.init_detector(config, checkpoint)`
 process that never imports ``vkd_mmdet`` (no plugin types, no ``custom_imports``), and torch's
 safe loader (``weights_only=True``) reads the checkpoint.
 """
+import contextlib
 import copy
 import os
 import os.path as osp
@@ -14,10 +15,10 @@ import numpy as np
 import torch
 from mmengine.config import Config
 from mmengine.registry import Registry
-from mmengine.runner.checkpoint import _load_checkpoint
+from mmengine.runner.checkpoint import CheckpointLoader
 
-from ..engine import trusted_checkpoints
 from ..models.distillers.base_distiller import resolve_model_cfg
+from ..utils.checkpoint import is_local, trusted_checkpoints
 
 STUDENT_PREFIX = 'student.'
 _PLUGIN = 'vkd_mmdet'
@@ -133,8 +134,9 @@ def export_student(config: Union[str, Config],
                    name: Optional[str] = None) -> Tuple[str, str]:
     """Write ``<name>.py`` (student config) and ``<checkpoint name>_student.pth`` to ``out_dir``.
 
-    ``checkpoint`` is a distiller training checkpoint; it is unpickled fully (as ``--resume``
-    does): pass only your own files. The written checkpoint loads with the safe loader.
+    ``checkpoint`` is a distiller training checkpoint; a local one is unpickled fully (as
+    ``--resume`` does): pass only your own files. An URL is read with the safe loader. The written
+    checkpoint loads with the safe loader.
 
     Args:
         config (str | Config): the distiller config (a path or a loaded Config).
@@ -156,8 +158,9 @@ def export_student(config: Union[str, Config],
         stem = osp.splitext(osp.basename(cfg.filename or 'model'))[0]
         name = f'{stem}_student'
     student_cfg = student_config(cfg)
-    with trusted_checkpoints():
-        loaded = _load_checkpoint(checkpoint, map_location='cpu')
+    # A local training checkpoint is the user's own (as for --resume); an URL keeps the safe loader.
+    with trusted_checkpoints() if is_local(checkpoint) else contextlib.nullcontext():
+        loaded = CheckpointLoader.load_checkpoint(checkpoint, map_location='cpu')
     os.makedirs(out_dir, exist_ok=True)
     cfg_path = osp.join(out_dir, f'{name}.py')
     student_cfg.dump(cfg_path)

@@ -284,22 +284,6 @@ def test_teacher_checkpoint_layouts_load_to_the_same_weights(tmp_path, wrap):
         assert torch.equal(value, state_dict[key]), key
 
 
-def test_teacher_checkpoint_needing_pickles_is_refused_unless_trusted(tmp_path):
-    cfg = _distiller_cfg(tmp_path)
-    checkpoint = torch.load(cfg['teacher_ckpt'], weights_only=True)
-    checkpoint['meta'] = {'history': _Pickled()}
-    torch.save(checkpoint, tmp_path / 'pickled.pth')
-    cfg['teacher_ckpt'] = str(tmp_path / 'pickled.pth')
-    with pytest.raises(RuntimeError, match='teacher_ckpt_trusted=True'):
-        MODELS.build(copy.deepcopy(cfg))
-    cfg['teacher_ckpt_trusted'] = True
-    MODELS.build(cfg)
-
-
-class _Pickled:
-    """An arbitrary object in a checkpoint's metadata (what the safe loader refuses)."""
-
-
 def test_level_names_follow_the_fpn_strides_even_for_tiny_top_levels(tmp_path):
     """64-px images: RetinaNet's P6 and P7 are both 1x1, yet keep distinct names."""
     model = _build(_distiller_cfg(tmp_path, student=RETINANET, teacher=RETINANET))

@@ -2,7 +2,6 @@
 import contextlib
 import copy
 import os.path as osp
-import pickle
 from typing import Dict, Optional, Union
 
 import torch
@@ -11,10 +10,9 @@ from mmengine.config import Config, ConfigDict
 from mmengine.model import BaseDataPreprocessor, BaseModel
 from mmengine.optim import OptimWrapper
 from mmengine.registry import Registry
-from mmengine.runner.checkpoint import CheckpointLoader, load_state_dict
 from mmengine.utils import get_installed_path
 
-from ...engine import trusted_checkpoints
+from ...utils.checkpoint import UnsafeCheckpointError, load_teacher_checkpoint
 from ..projectors import OrthogonalProjector
 
 NO_DECAY_HINT = "paramwise_cfg=dict(custom_keys={'projector': dict(decay_mult=0.)})"
@@ -70,6 +68,14 @@ class BaseDistiller(BaseModel):
             self._checked_optimizer = True
         return super().train_step(data, optim_wrapper)
 
+    def init_weights(self) -> None:
+        """mmengine's ``init_weights``; a refused ``Pretrained`` checkpoint names its config key."""
+        try:
+            super().init_weights()
+        except UnsafeCheckpointError as error:
+            raise UnsafeCheckpointError(error.source, error.unsafe_globals,
+                                        key=_init_cfg_key(self, error.source)) from error
+
     def train(self, mode: bool = True) -> 'BaseDistiller':
         super().train(mode)
         self.teacher.train(False)
@@ -85,6 +91,16 @@ class BaseDistiller(BaseModel):
                 if isinstance(module, BaseDataPreprocessor):
                     module._device = parameter.device
         return self
+
+
+def _init_cfg_key(model: nn.Module, checkpoint: str) -> str:
+    """``'student.backbone.init_cfg'``: where in ``model`` an ``init_cfg`` names ``checkpoint``."""
+    for name, module in model.named_modules():
+        init_cfg = getattr(module, 'init_cfg', None)
+        for cfg in init_cfg if isinstance(init_cfg, list) else [init_cfg]:
+            if isinstance(cfg, dict) and cfg.get('checkpoint') == checkpoint:
+                return f'{name}.init_cfg' if name else 'init_cfg'
+    return 'init_cfg'
 
 
 def check_projectors_not_decayed(model: nn.Module, optim_wrapper: OptimWrapper) -> None:
@@ -150,34 +166,3 @@ def isolated_rng() -> contextlib.AbstractContextManager:
 def build_model(cfg: Union[dict, nn.Module], registry: Registry) -> nn.Module:
     """Build a resolved model config, or pass a built module through."""
     return cfg if isinstance(cfg, nn.Module) else registry.build(cfg)
-
-
-def load_teacher_checkpoint(teacher: nn.Module, filename: str, strict: bool,
-                            trusted: bool) -> None:
-    """Load ``filename`` into ``teacher`` with the safe loader unless ``trusted``.
-
-    Accepts a bare state dict or a checkpoint with ``state_dict`` (mmengine) or ``model`` (DeiT's
-    releases); a DDP ``module.`` prefix is stripped. Errors name ``teacher_ckpt`` and what to do.
-    """
-    context = trusted_checkpoints() if trusted else contextlib.nullcontext()
-    try:
-        with context:
-            checkpoint = CheckpointLoader.load_checkpoint(filename, map_location='cpu')
-    except FileNotFoundError as error:
-        raise FileNotFoundError(f'teacher_ckpt: no checkpoint at {filename!r}') from error
-    except pickle.UnpicklingError as error:
-        raise RuntimeError(
-            f'teacher_ckpt {filename!r} holds Python objects that torch.load(weights_only=True) '
-            'refuses. Unpickling them runs arbitrary code: if you trust the file, set '
-            '`teacher_ckpt_trusted=True` in the distiller config.') from error
-    # mmengine / mmdet checkpoints keep weights under 'state_dict', DeiT's releases under 'model'.
-    state_dict = next((checkpoint[key] for key in ('state_dict', 'model')
-                       if isinstance(checkpoint.get(key), dict)), checkpoint)
-    state_dict = {key[len('module.'):] if key.startswith('module.') else key: value
-                  for key, value in state_dict.items()}
-    try:
-        load_state_dict(teacher, state_dict, strict=strict)
-    except RuntimeError as error:
-        raise RuntimeError(
-            f'teacher_ckpt {filename!r} does not match the teacher config '
-            f'(set teacher_ckpt_strict=False to load it anyway):\n{error}') from error
