@@ -30,6 +30,7 @@ Older torch (2.1-2.5, what GPU clusters run with mmcv's prebuilt wheels) has no 
 the same allow-list (torch's own, plus the numpy globals) is enforced by a restricted
 :class:`pickle.Unpickler` handed to ``torch.load`` as its ``pickle_module``.
 """
+import codecs
 import contextlib
 import contextvars
 import functools
@@ -141,6 +142,9 @@ def _restricted_pickle_module() -> types.ModuleType:
     from torch import _weights_only_unpickler  # private: no public list before torch 2.6
     allowed = dict(_weights_only_unpickler._get_allowed_globals())
     allowed.update((name, obj) for obj, name in numpy_safe_globals())
+    # numpy's protocol-2 pickles spell raw bytes as ``_codecs.encode(text, 'latin1')`` (torch >=
+    # 2.6 allows it by default too).
+    allowed['_codecs.encode'] = codecs.encode
 
     class Unpickler(pickle.Unpickler):
 
@@ -153,11 +157,11 @@ def _restricted_pickle_module() -> types.ModuleType:
     return types.SimpleNamespace(Unpickler=Unpickler, load=pickle.load, __name__='pickle')
 
 
-def _unsafe_globals(file: Any) -> List[str]:
-    """The globals of a (zip-format) checkpoint that the safe loader refuses; [] if unknown."""
+def _unsafe_globals(file: Any, error: Exception) -> List[str]:
+    """The globals of a checkpoint that the safe loader refuses (the first one, at least)."""
     lister = getattr(torch.serialization, 'get_unsafe_globals_in_checkpoint', None)
     if lister is None or not isinstance(file, str):
-        return []
+        return re.findall(r'GLOBAL ([\w.]+)', str(error))[:1]
     allowed = {name for _, name in numpy_safe_globals()}
     try:
         return [name for name in lister(file) if name not in allowed]
@@ -189,7 +193,7 @@ def safe_load(file: Union[str, io.BytesIO], map_location: Any = None,
         return torch.load(file, map_location=map_location, weights_only=False,
                           pickle_module=_restricted_pickle_module())
     except pickle.UnpicklingError as error:
-        raise UnsafeCheckpointError(source, _unsafe_globals(file)) from error
+        raise UnsafeCheckpointError(source, _unsafe_globals(file, error)) from error
     except RuntimeError as error:
         if 'PytorchStreamReader' not in str(error) and 'zip archive' not in str(error):
             raise
