@@ -41,9 +41,9 @@ from mmengine.config import Config, DictAction
 from mmengine.optim import build_optim_wrapper
 from mmengine.registry import init_default_scope
 
-from vkd_mmdet.models.distillers.base_distiller import resolve_model_cfg
 from vkd_mmdet.models.projectors import OrthogonalProjector
 from vkd_mmdet.testing import save_random_checkpoint
+from vkd_mmdet.utils import resolve_model_cfg
 
 VARIANTS = ('student', 'teacher', 'distill', 'losses')
 PRETRAINED_OFF = {'model.student.backbone.init_cfg': None, 'model.teacher.backbone.init_cfg': None}

@@ -34,9 +34,8 @@ from mmengine.registry import init_default_scope
 from torch.utils.data import DataLoader, Subset
 from tqdm import tqdm
 
-from vkd_mmdet.models.distillers.base_distiller import build_model, resolve_model_cfg
 from vkd_mmdet.models.distillers.roi_distillation import check_roi_head, teacher_roi_outputs
-from vkd_mmdet.utils import load_teacher_checkpoint
+from vkd_mmdet.utils import build_model, load_teacher_checkpoint, resolve_model_cfg
 
 
 def parse_args() -> argparse.Namespace:

@@ -19,12 +19,12 @@ from mmengine.model import is_model_wrapper
 from mmengine.registry import RUNNERS, init_default_scope
 from mmengine.runner import Runner
 
-from vkd_mmdet.models.distillers.base_distiller import resolve_model_cfg
 from vkd_mmdet.utils import (
     add_common_args,
     enable_visualization,
     load_teacher_checkpoint,
     parse_common_args,
+    resolve_model_cfg,
     set_work_dir,
     setup_launcher,
 )

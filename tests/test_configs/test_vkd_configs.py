@@ -11,8 +11,8 @@ from mmengine.optim import build_optim_wrapper
 from mmengine.registry import init_default_scope
 
 import vkd_mmdet  # noqa: F401
-from vkd_mmdet.models.distillers.base_distiller import resolve_model_cfg
 from vkd_mmdet.testing import save_random_checkpoint
+from vkd_mmdet.utils import resolve_model_cfg
 
 CONFIG_DIR = osp.join(osp.dirname(__file__), '..', '..', 'configs', 'vkd')
 CONFIGS = sorted(glob.glob(osp.join(CONFIG_DIR, '*.py')))

@@ -17,8 +17,8 @@ from mmengine.config import Config
 from mmengine.registry import Registry
 from mmengine.runner.checkpoint import CheckpointLoader
 
-from ..models.distillers.base_distiller import resolve_model_cfg
 from ..utils.checkpoint import is_local, trusted_checkpoints
+from ..utils.model_cfg import resolve_model_cfg
 
 STUDENT_PREFIX = 'student.'
 _PLUGIN = 'vkd_mmdet'

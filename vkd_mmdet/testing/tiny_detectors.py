@@ -9,7 +9,7 @@ import torch
 from mmdet.registry import MODELS
 from mmengine.config import ConfigDict
 
-from vkd_mmdet.models.distillers.base_distiller import load_model_cfg
+from ..utils.model_cfg import load_model_cfg
 
 # Keys of head configs that carry the FPN width.
 _WIDTH_KEYS = ('in_channels', 'feat_channels', 'out_channels')

@@ -51,7 +51,7 @@ def tiny_config(path: str, tmp_path) -> Config:
     # A fresh current MessageHub: no epoch of an earlier Runner leaks into KD warm-ups.
     MessageHub.get_instance(f'tiny_config_{tmp_path}')
     init_default_scope('mmpretrain')
-    from vkd_mmdet.models.distillers.base_distiller import resolve_model_cfg
+    from vkd_mmdet.utils import resolve_model_cfg
     teacher = resolve_model_cfg(copy.deepcopy(model.teacher), 'teacher')
     teacher.setdefault('data_preprocessor', copy.deepcopy(cfg.data_preprocessor))
     model.teacher_ckpt = save_random_checkpoint(teacher, tmp_path / 'teacher.pth', timm_keys)

@@ -6,6 +6,8 @@ from mmengine.dist import master_only
 from mmengine.hooks import CheckpointHook, Hook
 from mmengine.registry import HOOKS
 
+from ...apis import export_student
+
 
 @HOOKS.register_module()
 class ExportStudentHook(Hook):
@@ -51,9 +53,6 @@ class ExportStudentHook(Hook):
 
     @master_only
     def after_train(self, runner) -> None:
-        # apis imports the models, which import vkd_mmdet.engine: imported here, not at the top.
-        from ...apis import export_student
-
         out_dir = self.out_dir or osp.join(runner.work_dir, 'student')
         checkpoints = self.checkpoints(runner)
         if not checkpoints:

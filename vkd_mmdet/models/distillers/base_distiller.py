@@ -1,16 +1,11 @@
 """What every distiller shares: a trainable student and a frozen, unsaved teacher."""
 import contextlib
-import copy
-import os.path as osp
 from typing import Dict, Optional, Union
 
 import torch
 import torch.nn as nn
-from mmengine.config import Config, ConfigDict
 from mmengine.model import BaseDataPreprocessor, BaseModel
 from mmengine.optim import OptimWrapper
-from mmengine.registry import Registry
-from mmengine.utils import get_installed_path
 
 from ...utils.checkpoint import UnsafeCheckpointError, load_teacher_checkpoint
 from ..projectors import OrthogonalProjector
@@ -123,35 +118,6 @@ def check_projectors_not_decayed(model: nn.Module, optim_wrapper: OptimWrapper) 
                 f'initialisation. Add {NO_DECAY_HINT} to optim_wrapper.')
 
 
-def load_model_cfg(cfg_path: str) -> ConfigDict:
-    """The ``model`` of a config file; ``'mmdet::path.py'`` names a package's packaged config."""
-    if '::' in cfg_path:
-        package, relative = cfg_path.split('::', 1)
-        path = osp.join(get_installed_path(package), '.mim', 'configs', relative)
-    else:
-        path = cfg_path
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'cfg_path {cfg_path!r}: no config file at {path}')
-    return Config.fromfile(path).model
-
-
-def resolve_model_cfg(cfg: Union[dict, nn.Module], key: str) -> Union[ConfigDict, nn.Module]:
-    """A model config, where ``dict(cfg_path=..., **overrides)`` (MMRazor's convention) becomes the
-    ``model`` of that config file with ``overrides`` merged in (mmengine merge rules, ``_delete_``
-    included). Built modules pass through.
-    """
-    if isinstance(cfg, nn.Module):
-        return cfg
-    if not isinstance(cfg, dict):
-        raise TypeError(f'`{key}` must be a model config dict, got {type(cfg).__name__}')
-    cfg = copy.deepcopy(dict(cfg))
-    if 'cfg_path' not in cfg:
-        return ConfigDict(cfg)
-    model = load_model_cfg(cfg.pop('cfg_path'))
-    model.merge(cfg)
-    return model
-
-
 def isolated_rng() -> contextlib.AbstractContextManager:
     """Random draws inside leave torch's global generator where it was.
 
@@ -161,8 +127,3 @@ def isolated_rng() -> contextlib.AbstractContextManager:
     one seed start from the same weights.
     """
     return torch.random.fork_rng(devices=[])
-
-
-def build_model(cfg: Union[dict, nn.Module], registry: Registry) -> nn.Module:
-    """Build a resolved model config, or pass a built module through."""
-    return cfg if isinstance(cfg, nn.Module) else registry.build(cfg)

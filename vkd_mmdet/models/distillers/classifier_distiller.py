@@ -11,7 +11,8 @@ from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 from torch import Tensor
 
-from .base_distiller import BaseDistiller, build_model, isolated_rng, resolve_model_cfg
+from ...utils.model_cfg import build_model, resolve_model_cfg
+from .base_distiller import BaseDistiller, isolated_rng
 
 ForwardResults = Union[Dict[str, Tensor], List[DataSample], Tensor, Tuple[Tensor, ...]]
 

@@ -10,8 +10,9 @@ from mmdet.registry import MODELS
 from mmdet.structures import SampleList
 from torch import Tensor
 
+from ...utils.model_cfg import build_model, resolve_model_cfg
 from ..utils import padding_mask
-from .base_distiller import BaseDistiller, build_model, isolated_rng, resolve_model_cfg
+from .base_distiller import BaseDistiller, isolated_rng
 from .roi_distillation import ROI_INPUTS, capture_student_rois, check_roi_head, roi_distill_losses
 
 ForwardResults = Union[Dict[str, Tensor], SampleList, Tuple[Tensor, ...]]
