@@ -6,8 +6,11 @@ It also routes every checkpoint mmengine loads through the safe loader
 (:mod:`vkd_mmdet.utils.checkpoint`).
 """
 from .utils.checkpoint import install_safe_checkpoint_loading
+from .utils.checkpoint_mismatch import install_named_checkpoint_errors
 
 install_safe_checkpoint_loading()
+# A distiller's mismatch error from resume / load_from names the checkpoint file.
+install_named_checkpoint_errors()
 
 from .engine import *  # noqa: E402,F403
 from .models import *  # noqa: E402,F403
