@@ -1,7 +1,8 @@
 """vkd_mmdet: VkD and peer knowledge-distillation methods as an MMDetection 3.x / mmpretrain plugin.
 
-Importing the package registers every module into mmdet's (and mmpretrain's) registries, so a
-config only needs ``custom_imports = dict(imports=['vkd_mmdet'], allow_failed_imports=False)``.
+Importing the package registers the detection modules into mmdet's registries, so a config only
+needs ``custom_imports = dict(imports=['vkd_mmdet'], allow_failed_imports=False)``. It never
+imports mmpretrain: the classification modules register with ``vkd_mmdet.classification``.
 It also routes every checkpoint mmengine loads through the safe loader
 (:mod:`vkd_mmdet.utils.checkpoint`).
 """
