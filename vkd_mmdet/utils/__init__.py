@@ -11,6 +11,7 @@ from .checkpoint_mismatch import (
     install_named_checkpoint_errors,
     refuse_mismatched_state_dict,
 )
+from .configs_dir import configs_dir
 from .runner_setup import (
     add_common_args,
     enable_amp,
@@ -27,7 +28,7 @@ from .runner_setup import (
 __all__ = [
     'CheckpointMismatchError', 'UnsafeCheckpointError', 'install_named_checkpoint_errors',
     'load_teacher_checkpoint', 'refuse_mismatched_state_dict', 'safe_load', 'trusted_checkpoints',
-    'add_common_args', 'enable_amp', 'enable_auto_scale_lr', 'enable_visualization',
+    'add_common_args', 'configs_dir', 'enable_amp', 'enable_auto_scale_lr', 'enable_visualization',
     'find_resumable_checkpoint', 'is_complete_checkpoint', 'parse_common_args', 'set_work_dir',
     'setup_launcher', 'setup_resume'
 ]
