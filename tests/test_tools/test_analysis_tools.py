@@ -15,9 +15,13 @@ from .conftest import REPO, run_python, tool_main
 
 @pytest.fixture(scope='module')
 def trained(tiny_run, tmp_path_factory) -> str:
-    """Work dir of a 4-iteration tiny VkD run (with the student exported to <work_dir>/student)."""
+    """Work dir of a 4-iteration tiny VkD run (with the student exported to <work_dir>/student).
+
+    A fresh process: in this one, mmengine's visualizer instance of an earlier test's Runner
+    would write the scalar log into that Runner's work dir.
+    """
     work_dir = str(tmp_path_factory.mktemp('analysis') / 'vkd')
-    tool_main('train')([tiny_run['config'], '--work-dir', work_dir])
+    run_python([str(REPO / 'tools' / 'train.py'), tiny_run['config'], '--work-dir', work_dir])
     return work_dir
 
 

@@ -4,7 +4,7 @@ import glob
 
 import pytest
 
-from .conftest import NO_VAL, tool_main
+from .conftest import NO_VAL, REPO, run_python
 
 #: The snippet as the README gives it.
 TENSORBOARD = """visualizer = dict(
@@ -19,8 +19,9 @@ def test_tensorboard_snippet_writes_our_loss_keys(tiny_run, tmp_path):
     config = tmp_path / 'tensorboard.py'
     config.write_text(f"_base_ = ['{tiny_run['config']}']\n{TENSORBOARD}")
     work_dir = tmp_path / 'work'
-    tool_main('train')([str(config), '--work-dir', str(work_dir), '--cfg-options',
-                        'custom_hooks=[]', *NO_VAL])
+    # A fresh process: here, an earlier test's visualizer instance would take the name.
+    run_python([str(REPO / 'tools' / 'train.py'), str(config), '--work-dir', str(work_dir),
+                '--cfg-options', 'custom_hooks=[]', *NO_VAL])
     (events,) = glob.glob(f'{work_dir}/*/vis_data/events.out.tfevents.*')
     tags = EventAccumulator(events).Reload().Tags()['scalars']
     assert {'loss', 'loss_cls', 'loss_vkd_p3'} <= set(tags)
