@@ -1,4 +1,5 @@
-"""`import vkd_mmdet` adds to mmdet's / mmpretrain's registries and replaces nothing."""
+"""`import vkd_mmdet` adds to mmdet's registries (``vkd_mmdet.classification`` to mmpretrain's) and
+replaces nothing; it never imports mmpretrain."""
 import json
 import subprocess
 import sys
@@ -18,7 +19,7 @@ def snapshot():
                          'DATASETS', 'TRANSFORMS', 'METRICS')}
 
 before = snapshot()
-import vkd_mmdet  # noqa: F401
+import vkd_mmdet.classification  # noqa: F401
 after = snapshot()
 json.dump({'before': before, 'after': after}, sys.stdout)
 '''
@@ -36,4 +37,18 @@ def test_import_registers_our_modules_and_overrides_none_of_mmdets():
              if key not in before['mmdet.MODELS']}
     assert {'DetectionDistiller', 'VkDLoss', 'OrthogonalProjector'} <= set(added)
     assert all(qualname.startswith('vkd_mmdet.') for qualname in added.values())
-    assert 'ClassifierDistiller' in after['mmpretrain.MODELS']
+    added_cls = set(after['mmpretrain.MODELS']) - set(before['mmpretrain.MODELS'])
+    assert {'ClassifierDistiller', 'ConvStemDeiT', 'VkDClsLoss', 'LogitKDLoss'} <= added_cls
+    assert 'LogitKDLoss' in added  # KD++ detection configs use it under the mmdet scope
+
+
+def test_import_vkd_mmdet_leaves_mmpretrain_unimported():
+    # A fresh interpreter: this test process may have imported mmpretrain already. (Building
+    # from mmdet's registry imports all of mmdet.models, whose ReID preprocessor tries
+    # `import mmpretrain` itself: that is mmdet's, so the probe only reads the registry.)
+    probe = ('import sys, vkd_mmdet; from mmdet.registry import MODELS; '
+             "assert 'DetectionDistiller' in MODELS.module_dict; "
+             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('mmpretrain', 'timm')))")
+    out = subprocess.run([sys.executable, '-c', probe], check=True, capture_output=True,
+                         text=True).stdout
+    assert out.strip().splitlines()[-1] == '[]'

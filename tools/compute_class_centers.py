@@ -17,7 +17,7 @@ every ``--save-interval`` batches; ``--resume`` continues from them.
 
 Examples::
 
-    python tools/compute_class_centers.py configs/nd/faster_rcnn_r101_r18.py
+    python tools/compute_class_centers.py configs/nd/nd_faster_rcnn_r101_r18.py
     python tools/compute_class_centers.py configs/vkd_cls/kdpp_resnet18_resnet34_in1k.py
 """
 import argparse

@@ -1,13 +1,17 @@
 """vkd_mmdet: VkD and peer knowledge-distillation methods as an MMDetection 3.x / mmpretrain plugin.
 
-Importing the package registers every module into mmdet's (and mmpretrain's) registries, so a
-config only needs ``custom_imports = dict(imports=['vkd_mmdet'], allow_failed_imports=False)``.
+Importing the package registers the detection modules into mmdet's registries, so a config only
+needs ``custom_imports = dict(imports=['vkd_mmdet'], allow_failed_imports=False)``. It never
+imports mmpretrain: the classification modules register with ``vkd_mmdet.classification``.
 It also routes every checkpoint mmengine loads through the safe loader
 (:mod:`vkd_mmdet.utils.checkpoint`).
 """
 from .utils.checkpoint import install_safe_checkpoint_loading
+from .utils.checkpoint_mismatch import install_named_checkpoint_errors
 
 install_safe_checkpoint_loading()
+# A distiller's mismatch error from resume / load_from names the checkpoint file.
+install_named_checkpoint_errors()
 
 from .engine import *  # noqa: E402,F403
 from .models import *  # noqa: E402,F403

@@ -15,7 +15,7 @@ _base_ = [
     'mmpretrain::_base_/schedules/imagenet_bs1024_adamw_swin.py',
     'mmpretrain::_base_/default_runtime.py',
 ]
-custom_imports = dict(imports=['vkd_mmdet'], allow_failed_imports=False)
+custom_imports = dict(imports=['vkd_mmdet.classification'], allow_failed_imports=False)
 custom_hooks = [dict(type='RNGStateHook')]  # ConvStemDeiT is ours: no plain-mmpretrain export
 
 student_channels = 192

@@ -12,7 +12,7 @@ _base_ = [
     'mmpretrain::_base_/schedules/imagenet_bs256.py',
     'mmpretrain::_base_/default_runtime.py',
 ]
-custom_imports = dict(imports=['vkd_mmdet'], allow_failed_imports=False)
+custom_imports = dict(imports=['vkd_mmdet.classification'], allow_failed_imports=False)
 custom_hooks = [dict(type='ExportStudentHook'), dict(type='RNGStateHook')]
 
 model = dict(

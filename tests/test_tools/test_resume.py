@@ -1,16 +1,23 @@
 """--resume after a SIGKILL: training continues from the last complete checkpoint and ends with
 the same student as an uninterrupted run (nothing lost, nothing repeated)."""
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
+from types import SimpleNamespace
 
 import pytest
 import torch
+from mmdet.registry import MODELS
+from mmengine.config import Config
+from mmengine.logging import MMLogger
+from mmengine.registry import init_default_scope
+from mmengine.runner import Runner
 from mmengine.runner.checkpoint import find_latest_checkpoint
 
-from vkd_mmdet.utils import find_resumable_checkpoint
+from vkd_mmdet.utils import CheckpointMismatchError, find_resumable_checkpoint
 
 from .conftest import NO_VAL, REPO, probe_config, student_state, subprocess_env, tool_main
 
@@ -64,3 +71,53 @@ def test_killed_run_resumes_to_the_uninterrupted_result(tiny_run, tmp_path):
     assert any(not torch.equal(after_3[k], full[k]) for k in full)  # iteration 4 did train
     for key, value in full.items():
         torch.testing.assert_close(resumed[key], value, rtol=0, atol=1e-6, msg=key)
+
+
+def test_resume_refuses_another_methods_checkpoint(tiny_run, tmp_path):
+    # Two methods' configs trained into one work dir (what same-named configs did under
+    # ./work_dirs/<basename>): VkD first, then FitNet with --resume.
+    work_dir = str(tmp_path / 'shared')
+    tool_main('train')([tiny_run['config'], '--work-dir', work_dir, '--cfg-options', NO_EXPORT,
+                        *NO_VAL, 'train_cfg.max_iters=2'])
+    fitnet = tiny_run['root'] / 'tiny_fitnet_retinanet.py'
+    fitnet.write_text(
+        f"_base_ = ['{tiny_run['config']}']\n"
+        "model = dict(distill_losses=dict(_delete_=True, fitnet=dict(\n"
+        "    type='FitNetLoss', in_channels=16, out_channels=32)))\n")
+    with pytest.raises(CheckpointMismatchError) as error:
+        tool_main('train')([str(fitnet), '--work-dir', work_dir, '--resume',
+                            '--cfg-options', NO_EXPORT, *NO_VAL])
+    message = str(error.value)
+    assert message.startswith(os.path.join(work_dir, 'iter_2.pth'))
+    assert re.search(r'missing keys \d+ \(first: distill_losses\.fitnet\.0\.adapter\.', message)
+    assert re.search(r'unexpected keys \d+ \(first: distill_losses\.vkd\.0\.projector\.', message)
+    assert 'model.load_strict=False' in message
+
+    # The override loads it as mmengine does: the student weights, not the VkD projectors.
+    cfg = Config.fromfile(str(fitnet))
+    cfg.model.load_strict = False
+    init_default_scope('mmdet')
+    model = MODELS.build(cfg.model)
+    _load_like_the_runner(model, os.path.join(work_dir, 'iter_2.pth'))
+    loaded = student_state(os.path.join(work_dir, 'iter_2.pth'))
+    for key, value in model.student.state_dict().items():
+        torch.testing.assert_close(value, loaded[key], rtol=0, atol=0, msg=key)
+
+
+def _load_like_the_runner(model: torch.nn.Module, checkpoint: str) -> None:
+    """``Runner.load_checkpoint`` (resume / load_from) of ``checkpoint`` into ``model``."""
+    runner = SimpleNamespace(model=model, call_hook=lambda *args, **kwargs: None,
+                             logger=MMLogger.get_current_instance())
+    Runner.load_checkpoint(runner, checkpoint)
+
+
+def test_plain_mmdet_model_keeps_mmengines_non_strict_load(tiny_run, tmp_path):
+    # A plain detector (no load post-hook) takes a distiller's checkpoint as mmengine does: the
+    # matching keys load (none here, the student's are prefixed), the rest is only logged.
+    work_dir = str(tmp_path / 'vkd')
+    tool_main('train')([tiny_run['config'], '--work-dir', work_dir, '--cfg-options', NO_EXPORT,
+                        *NO_VAL, 'train_cfg.max_iters=2'])
+    detector = MODELS.build(tiny_run['student'])
+    before = {k: v.clone() for k, v in detector.state_dict().items()}
+    _load_like_the_runner(detector, os.path.join(work_dir, 'iter_2.pth'))
+    assert all(torch.equal(v, before[k]) for k, v in detector.state_dict().items())

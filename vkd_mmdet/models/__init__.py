@@ -1,4 +1,3 @@
-from .backbones import *  # noqa: F403
 from .distillers import *  # noqa: F403
 from .losses import *  # noqa: F403
 from .projectors import *  # noqa: F403

@@ -1,10 +1,17 @@
-"""Utilities below the models: safe checkpoint loading, config set-up shared by the tools."""
+"""Utilities below the models: safe checkpoint loading, refusing another model's checkpoint,
+config set-up shared by the tools."""
 from .checkpoint import (
     UnsafeCheckpointError,
     load_teacher_checkpoint,
     safe_load,
     trusted_checkpoints,
 )
+from .checkpoint_mismatch import (
+    CheckpointMismatchError,
+    install_named_checkpoint_errors,
+    refuse_mismatched_state_dict,
+)
+from .configs_dir import configs_dir
 from .model_cfg import build_model, load_model_cfg, resolve_model_cfg
 from .runner_setup import (
     add_common_args,
@@ -20,9 +27,10 @@ from .runner_setup import (
 )
 
 __all__ = [
-    'UnsafeCheckpointError', 'load_teacher_checkpoint', 'safe_load', 'trusted_checkpoints',
+    'CheckpointMismatchError', 'UnsafeCheckpointError', 'install_named_checkpoint_errors',
+    'load_teacher_checkpoint', 'refuse_mismatched_state_dict', 'safe_load', 'trusted_checkpoints',
     'build_model', 'load_model_cfg', 'resolve_model_cfg',
-    'add_common_args', 'enable_amp', 'enable_auto_scale_lr', 'enable_visualization',
+    'add_common_args', 'configs_dir', 'enable_amp', 'enable_auto_scale_lr', 'enable_visualization',
     'find_resumable_checkpoint', 'is_complete_checkpoint', 'parse_common_args', 'set_work_dir',
     'setup_launcher', 'setup_resume'
 ]

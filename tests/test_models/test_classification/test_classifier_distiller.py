@@ -15,7 +15,7 @@ from tiny_classifiers import (
     tiny_timm_teacher,
 )
 
-import vkd_mmdet  # noqa: F401
+import vkd_mmdet.classification  # noqa: F401 (registers the mmpretrain modules)
 from vkd_mmdet.models.distillers.classifier_distiller import renormalize
 
 MIXUP = dict(augments=[dict(type='Mixup', alpha=0.8), dict(type='CutMix', alpha=1.0)])

@@ -15,7 +15,7 @@ from mmengine.registry import init_default_scope
 from mmpretrain.registry import MODELS
 from tiny_classifiers import IMG, NUM_CLASSES, TINY_VIT, batch, save_random_checkpoint
 
-import vkd_mmdet  # noqa: F401
+import vkd_mmdet.classification  # noqa: F401 (registers the mmpretrain modules)
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 CONFIGS = sorted(glob.glob(osp.join(ROOT, 'configs', 'vkd_cls', '*.py')))

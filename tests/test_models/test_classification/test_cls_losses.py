@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from vkd_mmdet.models.losses import LogitKDLoss, VkDClsLoss
+from vkd_mmdet.classification import LogitKDLoss, VkDClsLoss
 
 
 def test_vkd_cls_loss_matches_reference():

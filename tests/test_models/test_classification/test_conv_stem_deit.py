@@ -4,7 +4,7 @@ from mmengine.registry import init_default_scope
 from mmpretrain.registry import MODELS
 from tiny_classifiers import IMG, NUM_CLASSES, tiny_deit
 
-import vkd_mmdet  # noqa: F401
+import vkd_mmdet.classification  # noqa: F401 (registers the mmpretrain modules)
 
 
 @pytest.fixture

@@ -47,9 +47,9 @@ def _tiny_distiller(path, tmp_path):
 def test_every_method_has_a_config():
     names = {osp.relpath(p, osp.join(ROOT, 'configs')) for p in CONFIGS}
     for method in ('srd', 'nd', 'kdpp', 'diffkd', 'rtk', 'fitnet', 'cwd', 'pkd'):
-        assert f'{method}/faster_rcnn_r101_r18.py' in names
+        assert f'{method}/{method}_faster_rcnn_r101_r18.py' in names
     for method in ('srd', 'diffkd', 'rtk', 'fitnet', 'cwd', 'pkd'):
-        assert f'{method}/retinanet_r101_r18.py' in names
+        assert f'{method}/{method}_retinanet_r101_r18.py' in names
 
 
 @pytest.mark.parametrize('path', CONFIGS, ids=lambda p: osp.relpath(p, ROOT))
@@ -75,7 +75,7 @@ def test_one_train_step(path, tmp_path):
 
 
 def test_stacked_config_logs_distinct_names(tmp_path):
-    path = osp.join(ROOT, 'configs', 'stacked', 'faster_rcnn_r101_r18_vkd_kdpp.py')
+    path = osp.join(ROOT, 'configs', 'stacked', 'vkd_kdpp_faster_rcnn_r101_r18.py')
     model = _tiny_distiller(path, tmp_path)
     data = demo_mm_inputs(2, [(3, 96, 128), (3, 64, 96)], num_items=[3, 2],
                           num_classes=NUM_CLASSES)

@@ -1,3 +1,1 @@
-from .conv_stem_deit import ConvStem, ConvStemDeiT
-
-__all__ = ['ConvStem', 'ConvStemDeiT']
+"""mmpretrain backbones: registered by ``vkd_mmdet.classification``, not by ``import vkd_mmdet``."""

@@ -1,5 +1,5 @@
 from .base_distiller import BaseDistiller
-from .classifier_distiller import ClassifierDistiller
 from .detection_distiller import DetectionDistiller
 
-__all__ = ['BaseDistiller', 'ClassifierDistiller', 'DetectionDistiller']
+# ClassifierDistiller (mmpretrain) is registered by `vkd_mmdet.classification`.
+__all__ = ['BaseDistiller', 'DetectionDistiller']

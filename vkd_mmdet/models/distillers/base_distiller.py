@@ -8,6 +8,7 @@ from mmengine.model import BaseDataPreprocessor, BaseModel
 from mmengine.optim import OptimWrapper
 
 from ...utils.checkpoint import UnsafeCheckpointError, load_teacher_checkpoint
+from ...utils.checkpoint_mismatch import refuse_mismatched_state_dict
 from ..projectors import OrthogonalProjector
 
 NO_DECAY_HINT = "paramwise_cfg=dict(custom_keys={'projector': dict(decay_mult=0.)})"
@@ -34,6 +35,9 @@ class BaseDistiller(BaseModel):
         teacher_ckpt_strict (bool): refuse missing / unexpected teacher keys. Defaults to True.
         teacher_ckpt_trusted (bool): load the teacher with ``weights_only=False`` (runs arbitrary
             pickled code: only for files you trust). Defaults to False.
+        load_strict (bool): loading a checkpoint into the distiller (``resume``, ``load_from``)
+            refuses one with missing or unexpected keys, i.e. another model's (mmengine loads it
+            non-strictly and fails later, if at all). Defaults to True.
         init_cfg (dict, optional): mmengine init config.
     """
 
@@ -43,8 +47,11 @@ class BaseDistiller(BaseModel):
                  teacher_ckpt: Optional[str],
                  teacher_ckpt_strict: bool = True,
                  teacher_ckpt_trusted: bool = False,
-                 init_cfg: Optional[dict] = None) -> None:
+                 init_cfg: Optional[dict] = None,
+                 load_strict: bool = True) -> None:
         super().__init__(data_preprocessor=BaseDataPreprocessor(), init_cfg=init_cfg)
+        if load_strict:
+            self.register_load_state_dict_post_hook(refuse_mismatched_state_dict)
         if not teacher_ckpt:
             raise ValueError(f'{type(self).__name__}: `teacher_ckpt` is required (a path or URL '
                              'of the teacher weights); a random teacher teaches nothing')

@@ -71,6 +71,8 @@ class ClassifierDistiller(BaseDistiller):
             level (mmengine's Runner hands it to the model); student and teacher configs that
             state none use it. The distiller's own preprocessor only moves data to the device.
         init_cfg (dict, optional): mmengine init config.
+        load_strict (bool): refuse a checkpoint of another model on resume / load_from (see
+            :class:`BaseDistiller`). Defaults to True.
 
     Config:
         .. code-block:: python
@@ -96,7 +98,8 @@ class ClassifierDistiller(BaseDistiller):
                  teacher_ckpt_strict: bool = True,
                  teacher_ckpt_trusted: bool = False,
                  data_preprocessor: Optional[dict] = None,
-                 init_cfg: Optional[dict] = None) -> None:
+                 init_cfg: Optional[dict] = None,
+                 load_strict: bool = True) -> None:
         student = resolve_model_cfg(student, 'student')
         teacher = resolve_model_cfg(teacher, 'teacher')
         for cfg in (student, teacher):
@@ -114,7 +117,7 @@ class ClassifierDistiller(BaseDistiller):
             raise ValueError('ClassifierDistiller: `student` must be an ImageClassifier (backbone '
                              '[+ neck] + head); a TimmClassifier student is not supported')
         super().__init__(student_model, teacher_model, teacher_ckpt, teacher_ckpt_strict,
-                         teacher_ckpt_trusted, init_cfg)
+                         teacher_ckpt_trusted, init_cfg, load_strict)
         if not feature_losses and not logit_losses:
             raise ValueError('ClassifierDistiller: give `feature_losses` and/or `logit_losses`, '
                              "e.g. feature_losses=dict(vkd=dict(type='VkDClsLoss', "

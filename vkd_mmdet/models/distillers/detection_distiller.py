@@ -45,7 +45,7 @@ class DetectionDistiller(BaseDistiller):
       ``'roi_embeddings'`` / ``'roi_logits'`` (two-stage students only): one module called with
       the box-head embeddings (input of ``fc_cls``, after ReLU) of student and teacher on the
       RoIs the student's RoI head sampled, plus their labels (e.g. ``NDLoss``), or with their
-      class logits (e.g. ``type='mmpretrain.LogitKDLoss', inputs='roi_logits'``), logged as
+      class logits (e.g. ``type='LogitKDLoss', inputs='roi_logits'``), logged as
       ``loss_<name>``.
 
     Levels of student and teacher pair by index; a different count or spatial size is an error,
@@ -61,6 +61,8 @@ class DetectionDistiller(BaseDistiller):
         teacher_ckpt_trusted (bool): allow a teacher checkpoint that needs full unpickling.
             Defaults to False.
         init_cfg (dict, optional): mmengine init config.
+        load_strict (bool): refuse a checkpoint of another model on resume / load_from (see
+            :class:`BaseDistiller`). Defaults to True.
 
     Config:
         .. code-block:: python
@@ -84,7 +86,8 @@ class DetectionDistiller(BaseDistiller):
                  distill_losses: Optional[Dict[str, dict]] = None,
                  teacher_ckpt_strict: bool = True,
                  teacher_ckpt_trusted: bool = False,
-                 init_cfg: Optional[dict] = None) -> None:
+                 init_cfg: Optional[dict] = None,
+                 load_strict: bool = True) -> None:
         student = resolve_model_cfg(student, 'student')
         teacher = resolve_model_cfg(teacher, 'teacher')
         student_model = build_model(student, MODELS)
@@ -96,7 +99,7 @@ class DetectionDistiller(BaseDistiller):
                                  'distillation matches neck (FPN) outputs level by level')
         num_levels = _check_level_counts(student, teacher)
         super().__init__(student_model, teacher_model, teacher_ckpt, teacher_ckpt_strict,
-                         teacher_ckpt_trusted, init_cfg)
+                         teacher_ckpt_trusted, init_cfg, load_strict)
         if not distill_losses:
             raise ValueError('DetectionDistiller: `distill_losses` is empty; give at least one '
                              "loss, e.g. dict(vkd=dict(type='VkDLoss', in_channels=256, "

@@ -6,8 +6,7 @@ from .nd_loss import NDLoss
 from .pkd_loss import PKDLoss
 from .rtk_loss import RTKLoss
 from .srd_loss import SRDLoss
-from .vkd_cls_loss import VkDClsLoss
 from .vkd_loss import VkDLoss
 
 __all__ = ['CWDLoss', 'DiffKDLoss', 'FitNetLoss', 'LogitKDLoss', 'NDLoss', 'PKDLoss', 'RTKLoss',
-           'SRDLoss', 'VkDClsLoss', 'VkDLoss']
+           'SRDLoss', 'VkDLoss']

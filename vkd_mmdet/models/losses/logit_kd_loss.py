@@ -1,8 +1,8 @@
 """Logit distillation: KL divergence to the teacher's softened class distribution."""
 import torch.nn.functional as F
+from mmdet.registry import MODELS
 from mmengine.logging import MessageHub
 from mmengine.model import BaseModule
-from mmpretrain.registry import MODELS
 from torch import Tensor
 
 

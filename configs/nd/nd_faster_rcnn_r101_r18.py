@@ -2,7 +2,7 @@
 # student's RoI head; teacher embeddings from the teacher's box head on the same RoIs.
 # Faster R-CNN R101 -> R18 only (needs a RoI head). Weight 1.5 is KD++'s R101 -> R18 setting.
 # Class centres (80 classes + background) first:
-#   python tools/compute_class_centers.py configs/nd/faster_rcnn_r101_r18.py
+#   python tools/compute_class_centers.py configs/nd/nd_faster_rcnn_r101_r18.py
 # Everything but the loss comes from the VkD config.
 _base_ = ['../vkd/faster_rcnn_r101_r18.py']
 class_centers = 'work_dirs/class_centers/faster_rcnn_r101_fpn_2x_coco.pth'
