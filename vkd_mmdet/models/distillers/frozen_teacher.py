@@ -49,11 +49,11 @@ def check_teacher_precision(precision: str, device_type: str = 'cpu') -> torch.d
 def teacher_memory_format(device_type: str, precision: str) -> torch.memory_format:
     """The teacher's layout on ``device_type`` (``'cpu'`` / ``'cuda'``) at ``precision``.
 
-    The rule: ``channels_last`` on the CPU at every precision (measured, 2 threads, R101-FPN
-    backbone + neck at 2x512x512: 0.83x the NCHW time in fp32, 0.74x in bf16; see
-    ``docs/benchmark.md``), and on CUDA at fp16 / bf16, where cuDNN's tensor-core convolutions
-    are NHWC-native (PyTorch's channels_last guidance; not measured here). NCHW for fp32 on
-    CUDA, cuDNN's native float32 layout.
+    The rule: ``channels_last`` on the CPU at every precision (oneDNN; measured on a folded
+    R101-FPN backbone + neck at 2x512x512, one thread: 0.81x the NCHW time in fp32, 0.58x in
+    bf16; see ``docs/benchmark.md``), and on CUDA at fp16 / bf16, where cuDNN's tensor-core
+    convolutions are NHWC-native (PyTorch's channels_last guidance; not measured here). NCHW
+    for fp32 on CUDA, cuDNN's native float32 layout.
     """
     if device_type == 'cpu' or (device_type == 'cuda' and precision != 'fp32'):
         return torch.channels_last
