@@ -14,13 +14,13 @@ from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
 import vkd_mmdet  # noqa: F401
-from vkd_mmdet.models.distillers.base_distiller import resolve_model_cfg
 from vkd_mmdet.models.distillers.frozen_teacher import (
     check_teacher_precision,
     fold_batchnorms,
     run_frozen_teacher,
 )
 from vkd_mmdet.testing import save_random_checkpoint, tiny_detector_cfg
+from vkd_mmdet.utils import resolve_model_cfg
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 FASTER_RCNN = 'faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py'
