@@ -53,7 +53,9 @@ def enable_amp(cfg: Config) -> None:
     With CUDA: mmengine's ``AmpOptimWrapper`` (float16 autocast, dynamic loss scaling), as
     mmdet's ``tools/train.py`` does. Without CUDA (where ``AmpOptimWrapper`` refuses to start):
     :class:`~vkd_mmdet.engine.CPUAmpOptimWrapper`, bfloat16 autocast. Distillers compute their
-    distillation losses in float32 either way.
+    distillation losses in float32 either way and run their teacher at ``teacher_precision``
+    (``'fp32'`` turns autocast off for it): a distiller config that states none gets the
+    autocast dtype, ``'fp16'`` / ``'bf16'``.
     """
     if torch.cuda.is_available():
         cfg.optim_wrapper.type = 'AmpOptimWrapper'
@@ -61,6 +63,9 @@ def enable_amp(cfg: Config) -> None:
     else:
         cfg.optim_wrapper.type = 'CPUAmpOptimWrapper'
         cfg.optim_wrapper.pop('loss_scale', None)
+    model = cfg.get('model')
+    if isinstance(model, dict) and 'teacher' in model:
+        model.setdefault('teacher_precision', 'fp16' if torch.cuda.is_available() else 'bf16')
 
 
 def enable_auto_scale_lr(cfg: Config) -> None:

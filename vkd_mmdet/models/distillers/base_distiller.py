@@ -1,15 +1,17 @@
 """What every distiller shares: a trainable student and a frozen, unsaved teacher."""
 import contextlib
-from typing import Dict, Optional, Union
+from typing import Callable, Dict, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
 from mmengine.model import BaseDataPreprocessor, BaseModel
 from mmengine.optim import OptimWrapper
+from torch import Tensor
 
 from ...utils.checkpoint import UnsafeCheckpointError, load_teacher_checkpoint
 from ...utils.checkpoint_mismatch import refuse_mismatched_state_dict
 from ..projectors import OrthogonalProjector
+from .frozen_teacher import check_teacher_precision, fold_batchnorms, run_frozen_teacher
 
 NO_DECAY_HINT = "paramwise_cfg=dict(custom_keys={'projector': dict(decay_mult=0.)})"
 
@@ -24,6 +26,11 @@ class BaseDistiller(BaseModel):
     / ``half`` / ``to(dtype)`` to it, and ``train()`` leaves it in eval mode (BatchNorm keeps its
     running statistics).
 
+    Once its checkpoint is loaded (at every build, so again on ``--resume``), the teacher's
+    BatchNorms are folded into its convolutions (mmcv's ``fuse_conv_bn``, checked on a probe
+    input: see :func:`~.frozen_teacher.fold_batchnorms`), and :meth:`teacher_forward` runs it
+    in ``channels_last`` where faster, under ``inference_mode``, at ``teacher_precision``.
+
     The distiller's own ``data_preprocessor`` only moves the raw batch to the device: student and
     teacher each normalise it with their own preprocessor (e.g. caffe-style teacher, pytorch-style
     student).
@@ -35,11 +42,16 @@ class BaseDistiller(BaseModel):
         teacher_ckpt_strict (bool): refuse missing / unexpected teacher keys. Defaults to True.
         teacher_ckpt_trusted (bool): load the teacher with ``weights_only=False`` (runs arbitrary
             pickled code: only for files you trust). Defaults to False.
+        init_cfg (dict, optional): mmengine init config.
         load_strict (bool): loading a checkpoint into the distiller (``resume``, ``load_from``)
             refuses one with missing or unexpected keys, i.e. another model's (mmengine loads it
             non-strictly and fails later, if at all). Defaults to True.
-        init_cfg (dict, optional): mmengine init config.
+        teacher_precision (str): ``'fp32'`` (exact), ``'bf16'`` or ``'fp16'`` (CUDA only):
+            autocast for the teacher forward only; the losses stay float32. Defaults to 'fp32'.
     """
+
+    #: Input of the fold check: ``(1, 3, size, size)``, small enough to cost nothing.
+    probe_size = 64
 
     def __init__(self,
                  student: nn.Module,
@@ -48,10 +60,13 @@ class BaseDistiller(BaseModel):
                  teacher_ckpt_strict: bool = True,
                  teacher_ckpt_trusted: bool = False,
                  init_cfg: Optional[dict] = None,
-                 load_strict: bool = True) -> None:
+                 load_strict: bool = True,
+                 teacher_precision: str = 'fp32') -> None:
         super().__init__(data_preprocessor=BaseDataPreprocessor(), init_cfg=init_cfg)
         if load_strict:
             self.register_load_state_dict_post_hook(refuse_mismatched_state_dict)
+        check_teacher_precision(teacher_precision,
+                                'cuda' if torch.cuda.is_available() else 'cpu')
         if not teacher_ckpt:
             raise ValueError(f'{type(self).__name__}: `teacher_ckpt` is required (a path or URL '
                              'of the teacher weights); a random teacher teaches nothing')
@@ -60,8 +75,25 @@ class BaseDistiller(BaseModel):
         load_teacher_checkpoint(teacher, teacher_ckpt, teacher_ckpt_strict, teacher_ckpt_trusted)
         teacher.requires_grad_(False)
         teacher.eval()
+        teacher = fold_batchnorms(teacher, self.teacher_probe)
         object.__setattr__(self, 'teacher', teacher)
+        self.teacher_precision = teacher_precision
         self._checked_optimizer = False
+
+    def teacher_probe(self, teacher: nn.Module) -> Sequence[Tensor]:
+        """What the distiller reads of ``teacher`` on a fixed input (checks the BN fold)."""
+        raise NotImplementedError
+
+    def probe_inputs(self) -> Tensor:
+        """A fixed ``(1, 3, probe_size, probe_size)`` input; the global RNG is left alone."""
+        generator = torch.Generator().manual_seed(0)
+        return torch.randn(1, 3, self.probe_size, self.probe_size, generator=generator)
+
+    def teacher_forward(self, forward: Callable[[Tensor], Sequence[Tensor]],
+                        inputs: Tensor) -> Tuple[Tensor, ...]:
+        """``forward(inputs)`` of the frozen teacher, fast (see :func:`run_frozen_teacher`):
+        contiguous float32 outputs that never reach autograd."""
+        return run_frozen_teacher(self.teacher, forward, inputs, self.teacher_precision)
 
     def train_step(self, data: Union[dict, tuple, list],
                    optim_wrapper: OptimWrapper) -> Dict[str, torch.Tensor]:

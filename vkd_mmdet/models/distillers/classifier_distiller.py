@@ -28,7 +28,8 @@ class ClassifierDistiller(BaseDistiller):
        normalisation (``x_t = (x_s * std_s + mean_s - mean_t) / std_t``, channels flipped if
        only one side converts BGR to RGB): both augments commute with a per-channel affine
        map, so this is exact. The teacher's preprocessor does not run.
-    2. The teacher gives, under ``no_grad``, its pooled feature (``(N, C_t)``) and its logits.
+    2. The teacher gives its pooled feature (``(N, C_t)``) and its logits (BatchNorms folded,
+       under ``inference_mode``, at ``teacher_precision``: :meth:`teacher_forward`).
     3. The student gives its pooled feature, its class logits and its distillation logits:
 
        - with mmpretrain's ``DeiTClsHead`` (two linear heads) the backbone must output
@@ -73,6 +74,8 @@ class ClassifierDistiller(BaseDistiller):
         init_cfg (dict, optional): mmengine init config.
         load_strict (bool): refuse a checkpoint of another model on resume / load_from (see
             :class:`BaseDistiller`). Defaults to True.
+        teacher_precision (str): ``'fp32'``, ``'bf16'`` or ``'fp16'`` (CUDA only) for the
+            teacher forward; losses stay float32. Defaults to 'fp32'.
 
     Config:
         .. code-block:: python
@@ -99,7 +102,8 @@ class ClassifierDistiller(BaseDistiller):
                  teacher_ckpt_trusted: bool = False,
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None,
-                 load_strict: bool = True) -> None:
+                 load_strict: bool = True,
+                 teacher_precision: str = 'fp32') -> None:
         student = resolve_model_cfg(student, 'student')
         teacher = resolve_model_cfg(teacher, 'teacher')
         for cfg in (student, teacher):
@@ -117,7 +121,8 @@ class ClassifierDistiller(BaseDistiller):
             raise ValueError('ClassifierDistiller: `student` must be an ImageClassifier (backbone '
                              '[+ neck] + head); a TimmClassifier student is not supported')
         super().__init__(student_model, teacher_model, teacher_ckpt, teacher_ckpt_strict,
-                         teacher_ckpt_trusted, init_cfg, load_strict)
+                         teacher_ckpt_trusted, init_cfg, load_strict,
+                         teacher_precision=teacher_precision)
         if not feature_losses and not logit_losses:
             raise ValueError('ClassifierDistiller: give `feature_losses` and/or `logit_losses`, '
                              "e.g. feature_losses=dict(vkd=dict(type='VkDClsLoss', "
@@ -159,9 +164,8 @@ class ClassifierDistiller(BaseDistiller):
         batch = self.student.data_preprocessor(
             dict(inputs=inputs, data_samples=data_samples), True)
         student_inputs, data_samples = batch['inputs'], batch['data_samples']
-        with torch.no_grad():
-            teacher_feat, teacher_logits = self.teacher_outputs(renormalize(
-                student_inputs, self.student.data_preprocessor, self.teacher.data_preprocessor))
+        teacher_feat, teacher_logits = self.teacher_forward(self.teacher_outputs, renormalize(
+            student_inputs, self.student.data_preprocessor, self.teacher.data_preprocessor))
         student_feat, cls_logits, dist_logits = self.student_outputs(student_inputs)
 
         losses = self.student.head._get_loss(cls_logits, data_samples)
@@ -197,8 +201,12 @@ class ClassifierDistiller(BaseDistiller):
         logits = head(feats)
         return _pooled(feats[-1], 'student'), logits, logits
 
+    def teacher_probe(self, teacher: nn.Module) -> Tuple[Tensor]:
+        """The teacher's logits on the probe input (they depend on its whole network)."""
+        return (teacher(self.probe_inputs(), mode='tensor'),)
+
     def teacher_outputs(self, inputs: Tensor) -> Tuple[Tensor, Tensor]:
-        """``(pooled feature (N, C_t), logits (N, K))`` of the teacher (call under no_grad)."""
+        """``(pooled feature (N, C_t), logits (N, K))`` of the teacher (run via teacher_forward)."""
         if isinstance(self.teacher, TimmClassifier):
             feature_map = self.teacher.model.forward_features(inputs)
             return (self.teacher.model.forward_head(feature_map, pre_logits=True),

@@ -1,6 +1,7 @@
 """Feature distillation for any mmdet detector with a neck (two-stage or one-stage)."""
 import contextlib
 import copy
+import functools
 import math
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
@@ -13,7 +14,13 @@ from torch import Tensor
 from ...utils.model_cfg import build_model, resolve_model_cfg
 from ..utils import padding_mask
 from .base_distiller import BaseDistiller, isolated_rng
-from .roi_distillation import ROI_INPUTS, capture_student_rois, check_roi_head, roi_distill_losses
+from .roi_distillation import (
+    ROI_INPUTS,
+    capture_student_rois,
+    check_roi_head,
+    roi_distill_losses,
+    teacher_roi_outputs,
+)
 
 ForwardResults = Union[Dict[str, Tensor], SampleList, Tuple[Tensor, ...]]
 # What a loss consumes: one FPN level per call, all its levels in one call, or RoI outputs.
@@ -24,7 +31,8 @@ INPUT_TYPES = ('fpn', 'fpn_levels') + ROI_INPUTS
 class DetectionDistiller(BaseDistiller):
     """Train an mmdet student detector under a frozen teacher detector.
 
-    One training step: the teacher runs backbone + neck under ``no_grad``; the student runs its
+    One training step: the teacher runs backbone + neck (BatchNorms folded, under
+    ``inference_mode``, at ``teacher_precision``: :meth:`teacher_forward`); the student runs its
     full ``loss`` once, and its neck outputs (captured on the way, no second pass) are matched to
     the teacher's by every loss of ``distill_losses``, level by level. Losses are logged beside the
     student's own, one key per loss and level: ``loss_<name>_p<k>`` where ``2^k`` is the level's
@@ -63,6 +71,8 @@ class DetectionDistiller(BaseDistiller):
         init_cfg (dict, optional): mmengine init config.
         load_strict (bool): refuse a checkpoint of another model on resume / load_from (see
             :class:`BaseDistiller`). Defaults to True.
+        teacher_precision (str): ``'fp32'``, ``'bf16'`` or ``'fp16'`` (CUDA only) for the
+            teacher forward; losses stay float32. Defaults to 'fp32'.
 
     Config:
         .. code-block:: python
@@ -87,7 +97,8 @@ class DetectionDistiller(BaseDistiller):
                  teacher_ckpt_strict: bool = True,
                  teacher_ckpt_trusted: bool = False,
                  init_cfg: Optional[dict] = None,
-                 load_strict: bool = True) -> None:
+                 load_strict: bool = True,
+                 teacher_precision: str = 'fp32') -> None:
         student = resolve_model_cfg(student, 'student')
         teacher = resolve_model_cfg(teacher, 'teacher')
         student_model = build_model(student, MODELS)
@@ -99,7 +110,8 @@ class DetectionDistiller(BaseDistiller):
                                  'distillation matches neck (FPN) outputs level by level')
         num_levels = _check_level_counts(student, teacher)
         super().__init__(student_model, teacher_model, teacher_ckpt, teacher_ckpt_strict,
-                         teacher_ckpt_trusted, init_cfg, load_strict)
+                         teacher_ckpt_trusted, init_cfg, load_strict,
+                         teacher_precision=teacher_precision)
         if not distill_losses:
             raise ValueError('DetectionDistiller: `distill_losses` is empty; give at least one '
                              "loss, e.g. dict(vkd=dict(type='VkDLoss', in_channels=256, "
@@ -154,8 +166,7 @@ class DetectionDistiller(BaseDistiller):
         # metadata (pad shapes) its own losses read.
         teacher_batch = self.teacher.data_preprocessor(
             dict(inputs=inputs, data_samples=data_samples), False)
-        with torch.no_grad():
-            teacher_feats = self.teacher.extract_feat(teacher_batch['inputs'])
+        teacher_feats = self.teacher_forward(self.teacher.extract_feat, teacher_batch['inputs'])
         student_batch = self.student.data_preprocessor(
             dict(inputs=inputs, data_samples=data_samples), True)
         roi_names = [name for name, kind in self.distill_inputs.items() if kind in ROI_INPUTS]
@@ -172,10 +183,17 @@ class DetectionDistiller(BaseDistiller):
             if not student_rois:
                 raise RuntimeError('DetectionDistiller: the student RoI head sampled no RoIs '
                                    '(its bbox_loss did not run) in this loss step')
+            embeddings, logits = self.teacher_forward(
+                functools.partial(teacher_roi_outputs, self.teacher, teacher_feats),
+                student_rois['rois'])
             losses.update(roi_distill_losses(
                 {name: self.distill_losses[name][0] for name in roi_names}, self.distill_inputs,
-                student_rois, self.teacher, teacher_feats))
+                student_rois, dict(embeddings=embeddings, logits=logits)))
         return losses
+
+    def teacher_probe(self, teacher: nn.Module) -> Tuple[Tensor, ...]:
+        """The teacher's neck outputs on the probe input (what the distiller reads)."""
+        return teacher.extract_feat(self.probe_inputs())
 
     def distill_loss(self, student_feats: Sequence[Tensor], teacher_feats: Sequence[Tensor],
                      batch_inputs: Tensor, data_samples: SampleList) -> Dict[str, Tensor]:

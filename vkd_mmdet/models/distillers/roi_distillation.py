@@ -76,14 +76,14 @@ def teacher_roi_outputs(detector: nn.Module, feats: Sequence[Tensor],
 
 
 def roi_distill_losses(modules: Dict[str, nn.Module], inputs: Dict[str, str],
-                       student_record: Dict[str, Tensor], teacher: nn.Module,
-                       teacher_feats: Sequence[Tensor]) -> Dict[str, Tensor]:
+                       student_record: Dict[str, Tensor],
+                       teacher_record: Dict[str, Tensor]) -> Dict[str, Tensor]:
     """``loss_<name>`` of every RoI loss: ``roi_embeddings`` losses take ``(student, teacher,
-    labels)``, ``roi_logits`` losses ``(student, teacher)``, all in float32."""
-    embeddings, logits = teacher_roi_outputs(teacher, teacher_feats, student_record['rois'])
-    teacher_record = dict(embeddings=embeddings, logits=logits)
+    labels)``, ``roi_logits`` losses ``(student, teacher)``, all in float32. ``teacher_record``
+    holds the teacher's ``embeddings`` and ``logits`` on the student's RoIs
+    (:func:`teacher_roi_outputs`)."""
     losses = {}
-    with torch.autocast(device_type=embeddings.device.type, enabled=False):
+    with torch.autocast(device_type=student_record['rois'].device.type, enabled=False):
         for name, module in modules.items():
             kind = inputs[name][len('roi_'):]
             args = [student_record[kind].float(), teacher_record[kind].float()]
