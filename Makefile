@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.vkd_install_stamp
 PYTEST_ARGS ?=
 
-.PHONY: install test lint demo bench-accuracy bench
+.PHONY: install test lint demo bench-accuracy bench-methods bench
 
 $(STAMP): requirements/pinned.txt setup.py tools/install_env.sh
 	VENV=$(VENV) bash tools/install_env.sh
@@ -27,6 +27,14 @@ demo: $(STAMP)
 # `make demo` with the same settings are reused).
 bench-accuracy: $(STAMP)
 	$(PY) tools/run_demo.py --work-dir work_dirs/demo --seeds 0 1 2 --reuse-runs --markdown docs/accuracy.md
+
+# Leaderboard (docs/methods.md): every method and VkD's ablations on the demo's FCOS pair, VkD /
+# ND / KD++ on a CPU Faster R-CNN pair, 3 seeds, 2 runs in parallel (tools/bench_methods.py; make
+# demo's teacher is reused, finished runs too). Weight tuning on the held-out tune split:
+#   $(PY) tools/bench_methods.py --sweep-weights --reuse-runs
+#   $(PY) tools/bench_methods.py --weights-from work_dirs/bench_methods/tune/sweep.json ...
+bench-methods: $(STAMP)
+	$(PY) tools/bench_methods.py --seeds 0 1 2 --jobs 2 --reuse-runs --markdown docs/methods.md
 
 # Cost of distillation (docs/benchmark.md): projector maps, then distillation step vs student
 # step + teacher forward for the Faster R-CNN and RetinaNet VkD configs (2 images 512x512).

@@ -20,16 +20,19 @@ import copy
 import json
 import os
 import os.path as osp
+import sys
 import time
-from typing import Dict, List, Optional, Sequence
+from typing import List, Optional, Sequence
 
 import numpy as np
 import torch
 from mmengine.config import Config, DictAction
-from mmengine.hooks import Hook
 from mmengine.runner import Runner
 
 from vkd_mmdet.datasets import make_synthetic_coco
+
+sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), 'analysis'))
+from demo_report import markdown_table, per_seed_table, plot, read_scalars, report, summarise
 
 CONFIG_DIR = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'configs', 'demo')
 TEACHER_CFG = osp.join(CONFIG_DIR, 'teacher_fcos_r18-w32.py')
@@ -37,10 +40,8 @@ STUDENT_CFG = osp.join(CONFIG_DIR, 'student_fcos_r18-w16.py')
 DISTILL_CFGS = [osp.join(CONFIG_DIR, 'vkd_fcos_r18-w32_r18-w16.py')]
 
 
-def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description='Synthetic-data CPU demo of VkD distillation')
-    parser.add_argument('--work-dir', default='work_dirs/demo', help='runs, plot and tables')
-    parser.add_argument('--data-root', default='data/synthetic_coco', help='synthetic data set')
+def add_data_args(parser: argparse.ArgumentParser) -> None:
+    """The synthetic set's arguments (``make_synthetic_coco``), shared with bench_methods.py."""
     parser.add_argument('--num-train', type=int, default=800, help='training images')
     parser.add_argument('--num-val', type=int, default=200, help='validation images')
     parser.add_argument('--image-size', type=int, nargs=2, default=(96, 128),
@@ -49,6 +50,13 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--object-size', type=float, nargs=2, default=(0.25, 0.6),
                         metavar=('MIN', 'MAX'),
                         help='object extent range, fraction of the shorter image side')
+
+
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description='Synthetic-data CPU demo of VkD distillation')
+    parser.add_argument('--work-dir', default='work_dirs/demo', help='runs, plot and tables')
+    parser.add_argument('--data-root', default='data/synthetic_coco', help='synthetic data set')
+    add_data_args(parser)
     parser.add_argument('--teacher-config', default=TEACHER_CFG)
     parser.add_argument('--student-config', default=STUDENT_CFG)
     parser.add_argument('--distill-configs', nargs='+', default=DISTILL_CFGS,
@@ -70,31 +78,6 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-class RecordHook(Hook):
-    """Keeps the per-iteration losses, the training time (validation excluded) and the metrics
-    of the last validation of a run."""
-
-    priority = 'VERY_LOW'
-
-    def __init__(self) -> None:
-        self.losses: Dict[str, List[float]] = {}
-        self.metrics: dict = {}
-        self.train_time = 0.0
-        self._start = 0.0
-
-    def before_train_iter(self, runner, batch_idx, data_batch=None) -> None:
-        self._start = time.perf_counter()
-
-    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None) -> None:
-        self.train_time += time.perf_counter() - self._start
-        for key, value in (outputs or {}).items():
-            if key.startswith('loss'):
-                self.losses.setdefault(key, []).append(float(value))
-
-    def after_val_epoch(self, runner, metrics=None) -> None:
-        self.metrics = dict(metrics or {})
-
-
 def set_iterations(cfg: Config, iters: int) -> None:
     """Rescale the demo configs' iteration schedule (warm-up + cosine) to ``iters``."""
     warmup = max(1, min(cfg.get('warmup_iters', 100), iters // 5))
@@ -106,61 +89,97 @@ def set_iterations(cfg: Config, iters: int) -> None:
     cosine.update(begin=warmup, end=max(iters, warmup + 1), T_max=max(iters - warmup, 1))
 
 
+def finished_run(work_dir: str, key: dict) -> Optional[dict]:
+    """The record of a finished run in ``work_dir`` made with ``key`` (config, seed, iterations,
+    options), or None."""
+    record_file = osp.join(work_dir, 'record.json')
+    if not osp.isfile(record_file):
+        return None
+    with open(record_file) as f:
+        record = json.load(f)
+    return record if {k: record.get(k) for k in key} == key else None
+
+
+def run_key(config: str, seed: int, iters: int, cfg_options: Optional[dict] = None) -> dict:
+    """What makes two runs the same run (for ``--reuse-runs``)."""
+    return dict(config=osp.relpath(config), seed=seed, iters=iters, options=cfg_options or {})
+
+
 def train(config: str, work_dir: str, iters: int, seed: int, name: str,
           cfg_options: Optional[dict] = None, teacher_ckpt: Optional[str] = None,
           reuse: bool = False) -> dict:
-    """Train one config, return its record: metrics, training time, loss curves.
+    """Train one config, return its record: metrics, times and its mmengine ``scalars.json``.
 
-    With ``reuse``, a finished run in ``work_dir`` of the same config, seed and iterations is
-    returned instead of training again.
+    With ``reuse``, a finished run in ``work_dir`` of the same config, seed, iterations and
+    options is returned instead of training again.
     """
-    record_file = osp.join(work_dir, 'record.json')
-    if reuse and osp.isfile(record_file):
-        with open(record_file) as f:
-            result = json.load(f)
-        if (result['config'], result['seed'], result['iters']) == (osp.relpath(config), seed,
-                                                                   iters):
-            print(f'{name} seed {seed}: reusing {record_file}')
-            return result
+    key = run_key(config, seed, iters, cfg_options)
+    if reuse and (record := finished_run(work_dir, key)) is not None:
+        print(f'{name} seed {seed}: reusing {work_dir}')
+        return record
+    start = time.perf_counter()
     cfg = Config.fromfile(config)
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
     set_iterations(cfg, iters)
+    # One logged window per logging interval: the mean logged iteration time is then the mean
+    # over all iterations, and scalars.json holds every loss curve (window means).
+    cfg.default_hooks.logger.interval = min(cfg.default_hooks.logger.interval, iters)
+    cfg.log_processor.window_size = cfg.default_hooks.logger.interval
     cfg.work_dir = work_dir
     cfg.randomness = dict(seed=seed)
-    # Runs share this process: their visualizers and loggers must not share instances.
-    cfg.experiment_name = name
-    cfg.visualizer.name = f'{name}_visualizer'
+    # Runs share a process (here, or a worker of tools/bench_methods.py): mmengine keeps one
+    # visualizer and one logger per name, so each run gets its own names.
+    cfg.experiment_name = f'{name}@{osp.abspath(work_dir)}@{time.time_ns()}'
+    cfg.visualizer.name = cfg.experiment_name
     if teacher_ckpt is not None:
         cfg.model.teacher_ckpt = teacher_ckpt
     runner = Runner.from_cfg(cfg)
-    record = RecordHook()
-    runner.register_hook(record)
     runner.train()
-    result = dict(name=name, config=osp.relpath(config), seed=seed, iters=iters,
-                  AP=record.metrics.get('coco/bbox_mAP', float('nan')),
-                  AP50=record.metrics.get('coco/bbox_mAP_50', float('nan')),
-                  train_time=record.train_time, losses=record.losses)
-    with open(record_file, 'w') as f:
-        json.dump(result, f)
-    return result
+    scalars = osp.join(runner.log_dir, 'vis_data', 'scalars.json')
+    train_log, metrics = read_scalars(scalars)
+    record = dict(key, name=name, scalars=osp.relpath(scalars),
+                  AP=metrics.get('coco/bbox_mAP', float('nan')),
+                  AP50=metrics.get('coco/bbox_mAP_50', float('nan')),
+                  train_time=float(np.mean([e['time'] for e in train_log])) * iters,
+                  wall_time=time.perf_counter() - start)
+    with open(osp.join(work_dir, 'record.json'), 'w') as f:
+        json.dump(record, f)
+    return record
 
 
-def train_teacher(args: argparse.Namespace) -> dict:
-    """Train the teacher once; reuse it while the settings that made it are unchanged."""
-    work_dir = osp.join(args.work_dir, 'teacher')
+def teacher_settings(config: str, iters: int, data: dict,
+                     cfg_options: Optional[dict] = None) -> dict:
+    """What a cached teacher must have been trained with to be reused."""
+    return dict(config=osp.relpath(config), iters=iters, data=data,
+                cfg_options=cfg_options or {})
+
+
+def cached_teacher(config: str, work_dir: str, iters: int, data: dict,
+                   cfg_options: Optional[dict] = None) -> Optional[dict]:
+    """The record of the teacher in ``work_dir`` if it was trained with these settings."""
+    record_file = osp.join(work_dir, 'record.json')
+    if not (osp.isfile(osp.join(work_dir, 'teacher.pth')) and osp.isfile(record_file)):
+        return None
+    with open(record_file) as f:
+        record = json.load(f)
+    return record if record.get('settings') == teacher_settings(
+        config, iters, data, cfg_options) else None
+
+
+def train_teacher(config: str, work_dir: str, iters: int, data: dict,
+                  cfg_options: Optional[dict] = None) -> dict:
+    """Train a teacher once (seed 0) and save it as ``<work_dir>/teacher.pth``; reuse it while
+    the settings that made it (config, iterations, ``data``: the generator's arguments, options)
+    are unchanged."""
+    record = cached_teacher(config, work_dir, iters, data, cfg_options)
+    if record is not None:
+        print(f'teacher: reusing {record["checkpoint"]}')
+        return record
     ckpt = osp.join(work_dir, 'teacher.pth')
     record_file = osp.join(work_dir, 'record.json')
-    settings = dict(config=osp.relpath(args.teacher_config), iters=args.teacher_iters,
-                    data=_data_kwargs(args), cfg_options=args.cfg_options or {})
-    if osp.isfile(ckpt) and osp.isfile(record_file):
-        with open(record_file) as f:
-            record = json.load(f)
-        if record.get('settings') == settings:
-            print(f'teacher: reusing {ckpt}')
-            return record
-    record = train(args.teacher_config, work_dir, args.teacher_iters, 0, 'teacher',
-                   args.cfg_options)
+    settings = teacher_settings(config, iters, data, cfg_options)
+    record = train(config, work_dir, iters, 0, 'teacher', cfg_options)
     with open(osp.join(work_dir, 'last_checkpoint')) as f:
         state = torch.load(f.read().strip(), map_location='cpu', weights_only=False)
     # A plain state dict: the distillers load it with torch's safe loader.
@@ -169,128 +188,6 @@ def train_teacher(args: argparse.Namespace) -> dict:
     with open(record_file, 'w') as f:
         json.dump(record, f)
     return record
-
-
-def summarise(records: List[dict]) -> List[dict]:
-    """One row per model name: mean and std over seeds of AP, AP50 and training time."""
-    rows = []
-    for name in dict.fromkeys(r['name'] for r in records):
-        runs = [r for r in records if r['name'] == name]
-        row = dict(name=name, config=runs[0]['config'], seeds=[r['seed'] for r in runs],
-                   iters=runs[0]['iters'])
-        for key in ('AP', 'AP50', 'train_time'):
-            values = np.array([r[key] for r in runs], dtype=float)
-            row[key] = float(values.mean())
-            row[f'{key}_std'] = float(values.std(ddof=1)) if len(values) > 1 else 0.0
-        rows.append(row)
-    return rows
-
-
-def markdown_table(rows: List[dict]) -> str:
-    """The results as a markdown table (``mean ± std`` where there are several seeds)."""
-
-    def cell(row: dict, key: str, scale: float, digits: int) -> str:
-        text = f'{row[key] * scale:.{digits}f}'
-        return text + (f' ± {row[key + "_std"] * scale:.{digits}f}'
-                       if len(row['seeds']) > 1 else '')
-
-    lines = ['| model | config | iters | seeds | AP | AP50 | train time (s) |',
-             '|---|---|---:|---|---:|---:|---:|']
-    for row in rows:
-        seeds = ','.join(str(s) for s in row['seeds'])
-        lines.append(f"| {row['name']} | `{row['config']}` | {row['iters']} | {seeds} | "
-                     f"{cell(row, 'AP', 100, 1)} | {cell(row, 'AP50', 100, 1)} | "
-                     f"{cell(row, 'train_time', 1, 0)} |")
-    return '\n'.join(lines) + '\n'
-
-
-def per_seed_table(records: List[dict]) -> str:
-    """AP of every student run per seed, and each distilled run's gain over the student alone
-    of the same seed (a paired difference: same seed, same data order)."""
-    names = [n for n in dict.fromkeys(r['name'] for r in records) if n != 'teacher']
-    by_key = {(r['name'], r['seed']): r['AP'] for r in records}
-    seeds = sorted({r['seed'] for r in records if r['name'] == 'student'})
-    head = ['seed'] + [f'{n} AP' for n in names] + [f'{n} − student' for n in names[1:]]
-    lines = ['| ' + ' | '.join(head) + ' |', '|' + '---:|' * len(head)]
-    gains = {n: [] for n in names[1:]}
-    for seed in seeds:
-        cells = [str(seed)] + [f'{100 * by_key[(n, seed)]:.1f}' for n in names]
-        for n in names[1:]:
-            gains[n].append(100 * (by_key[(n, seed)] - by_key[('student', seed)]))
-            cells.append(f'{gains[n][-1]:+.1f}')
-        lines.append('| ' + ' | '.join(cells) + ' |')
-    if len(seeds) > 1:
-        cells = ['mean ± std', *([''] * len(names))]
-        cells += [f'{np.mean(g):+.1f} ± {np.std(g, ddof=1):.1f}' for g in gains.values()]
-        lines.append('| ' + ' | '.join(cells) + ' |')
-    return '\n'.join(lines) + '\n'
-
-
-def report(rows: List[dict], records: List[dict], args: argparse.Namespace,
-           wall_time: float) -> str:
-    """The markdown page: settings, the summary table and the per-seed AP table."""
-    return (f'# Accuracy of the CPU demo (synthetic shapes set)\n\n'
-            f'Written by `tools/run_demo.py` (`make bench-accuracy`). Data: '
-            f'{args.num_train} train / {args.num_val} val images, sides '
-            f'{args.image_size[0]}-{args.image_size[1]} px, 1-{args.max_objects} shapes each of '
-            f'{args.object_size[0]:g}-{args.object_size[1]:g} of the shorter side. Teacher: '
-            f'{args.teacher_iters} iterations, seed 0; every student run: '
-            f'{args.student_iters} iterations; student seeds {args.seeds}. AP: COCO box AP '
-            f'(mmdet `CocoMetric`) on the val split, ×100; mean ± sample std over seeds. '
-            f'Train time: training iterations only (validation excluded), wall clock, '
-            f'{args.threads} torch thread(s), {os.cpu_count()} CPU(s) seen; the whole run took '
-            f'{wall_time / 60:.1f} min (teacher reused if it was cached).\n\n'
-            f'{markdown_table(rows)}\n{per_seed_table(records)}')
-
-
-def plot(rows: List[dict], records: List[dict], path: str) -> None:
-    """AP / AP50 bars (error bars: std over seeds) and the loss curves of the first seed."""
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
-
-    fig, (ax_ap, ax_loss) = plt.subplots(1, 2, figsize=(11, 4))
-    x = np.arange(len(rows))
-    for offset, key in ((-0.2, 'AP'), (0.2, 'AP50')):
-        ax_ap.bar(x + offset, [100 * r[key] for r in rows], 0.4, label=key,
-                  yerr=[100 * r[f'{key}_std'] for r in rows], capsize=3)
-    ax_ap.set_xticks(x, [r['name'] for r in rows], rotation=15)
-    ax_ap.set_ylabel('COCO box AP (val)')
-    ax_ap.legend()
-    ax_ap.set_title('accuracy')
-    first_seed = {}
-    for record in records:
-        first_seed.setdefault(record['name'], record)
-    for name, record in first_seed.items():
-        if name == 'teacher':
-            continue
-        detection = _detection_loss(record['losses'])
-        line, = ax_loss.plot(_smooth(detection), label=f'{name}: detection loss')
-        for key, values in record['losses'].items():
-            if key != 'loss' and key not in _detection_keys(record['losses']):
-                ax_loss.plot(_smooth(np.array(values)), linestyle=':', color=line.get_color(),
-                             label=f'{name}: {key}')
-    ax_loss.set_xlabel('iteration')
-    ax_loss.set_yscale('log')
-    ax_loss.legend(fontsize=7)
-    ax_loss.set_title('training losses (first seed)')
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-
-
-def _detection_keys(losses: Dict[str, List[float]]) -> List[str]:
-    # The detector's own terms; distillation terms are named loss_<method>_p<k>.
-    return [k for k in losses if k in ('loss_cls', 'loss_bbox', 'loss_centerness')]
-
-
-def _detection_loss(losses: Dict[str, List[float]]) -> np.ndarray:
-    return np.sum([losses[k] for k in _detection_keys(losses)], axis=0)
-
-
-def _smooth(values: np.ndarray, window: int = 20) -> np.ndarray:
-    window = max(1, min(window, len(values)))
-    return np.convolve(values, np.ones(window) / window, mode='valid')
 
 
 def _data_kwargs(args: argparse.Namespace) -> dict:
@@ -307,7 +204,8 @@ def main(argv: Optional[Sequence[str]] = None) -> List[dict]:
     make_synthetic_coco(args.data_root, **_data_kwargs(args), progress=True)
     data_root = args.data_root.rstrip('/') + '/'
     args.cfg_options = _with_data_root(args.cfg_options, data_root)
-    teacher = train_teacher(args)
+    teacher = train_teacher(args.teacher_config, osp.join(args.work_dir, 'teacher'),
+                            args.teacher_iters, _data_kwargs(args), args.cfg_options)
     records = [teacher]
     for seed in args.seeds:
         records.append(train(args.student_config, osp.join(args.work_dir, f'student_s{seed}'),
@@ -321,8 +219,7 @@ def main(argv: Optional[Sequence[str]] = None) -> List[dict]:
     rows = summarise(records)
     table = markdown_table(rows)
     with open(osp.join(args.work_dir, 'results.json'), 'w') as f:
-        json.dump(dict(rows=rows, runs=[{k: v for k, v in r.items() if k != 'losses'}
-                                        for r in records]), f, indent=1)
+        json.dump(dict(rows=rows, runs=records), f, indent=1)
     with open(osp.join(args.work_dir, 'results.md'), 'w') as f:
         f.write(table)
     plot(rows, records, osp.join(args.work_dir, 'demo.png'))
@@ -337,13 +234,31 @@ def main(argv: Optional[Sequence[str]] = None) -> List[dict]:
     return rows
 
 
-def _with_data_root(cfg_options: Optional[dict], data_root: str) -> dict:
-    """Point every dataloader and the evaluator at ``data_root``."""
+# Annotation file and image folder of the training and the evaluation set of each data split:
+# 'val' is the reported one; 'tune' holds out part of the training images (tools/bench_methods.py)
+# and is never reported.
+SPLITS = {
+    'val': (('annotations/instances_train.json', 'train/'),
+            ('annotations/instances_val.json', 'val/')),
+    'tune': (('annotations/instances_tune-train.json', 'train/'),
+             ('annotations/instances_tune-val.json', 'train/')),
+}
+
+
+def _with_data_root(cfg_options: Optional[dict], data_root: str, split: str = 'val') -> dict:
+    """Point every dataloader and the evaluator at ``data_root`` and the files of ``split``."""
     options = copy.deepcopy(cfg_options or {})
+    (train_ann, train_img), (val_ann, val_img) = SPLITS[split]
     for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         options[f'{loader}.dataset.data_root'] = data_root
+    if split != 'val':
+        options['train_dataloader.dataset.ann_file'] = train_ann
+        options['train_dataloader.dataset.data_prefix.img'] = train_img
+        for loader in ('val_dataloader', 'test_dataloader'):
+            options[f'{loader}.dataset.ann_file'] = val_ann
+            options[f'{loader}.dataset.data_prefix.img'] = val_img
     for evaluator in ('val_evaluator', 'test_evaluator'):
-        options[f'{evaluator}.ann_file'] = data_root + 'annotations/instances_val.json'
+        options[f'{evaluator}.ann_file'] = data_root + val_ann
     return options
 
 

@@ -1,6 +1,7 @@
 """VkD feature loss: orthogonal projection + detection normalisation + smooth-L1."""
 from typing import Optional
 
+import torch.nn as nn
 import torch.nn.functional as F
 from mmdet.registry import MODELS
 from mmengine.model import BaseModule
@@ -23,12 +24,20 @@ class VkDLoss(BaseModule):
     With ``ignore_padding`` (default) the statistics and the mean run over the real image pixels
     only; mmdet's batch padding would otherwise enter both (the authors' code includes it).
 
+    Ablations of the paper's two components (``tools/bench_methods.py``): ``projector='linear'``
+    replaces ``P`` by a free bias-free 1x1 convolution; ``normalize=False`` compares ``P s`` with
+    ``t`` as they are (with both: plain feature matching through an adapter).
+
     Args:
         in_channels (int): student channels ``C_s``.
         out_channels (int): teacher channels ``C_t`` (``>= C_s``).
         loss_weight (float): ``w``. Defaults to 1.0.
         orthogonal_map (str): projector map, see :class:`OrthogonalProjector`.
             Defaults to ``'matrix_exp'``.
+        projector (str): ``'orthogonal'`` (the paper) or ``'linear'`` (a free 1x1 convolution
+            without bias, an ablation). Defaults to ``'orthogonal'``.
+        normalize (bool): standardise both features per channel (the paper); False is an
+            ablation. Defaults to True.
         beta (float): smooth-L1 threshold. Defaults to 1.0.
         eps (float): added to the variance before the square root. Defaults to 1e-5.
         ignore_padding (bool): use ``valid_mask`` when given. Defaults to True.
@@ -53,13 +62,22 @@ class VkDLoss(BaseModule):
                  out_channels: int,
                  loss_weight: float = 1.0,
                  orthogonal_map: str = 'matrix_exp',
+                 projector: str = 'orthogonal',
+                 normalize: bool = True,
                  beta: float = 1.0,
                  eps: float = 1e-5,
                  ignore_padding: bool = True,
                  sync_stats: bool = False,
                  init_cfg=None) -> None:
         super().__init__(init_cfg=init_cfg)
-        self.projector = OrthogonalProjector(in_channels, out_channels, orthogonal_map)
+        if projector == 'orthogonal':
+            self.projector = OrthogonalProjector(in_channels, out_channels, orthogonal_map)
+        elif projector == 'linear':
+            self.projector = nn.Conv2d(in_channels, out_channels, kernel_size=1, bias=False)
+        else:
+            raise ValueError(f"VkDLoss: projector must be 'orthogonal' or 'linear', "
+                             f'got {projector!r}')
+        self.normalize = normalize
         self.loss_weight = loss_weight
         self.beta = beta
         self.eps = eps
@@ -73,7 +91,8 @@ class VkDLoss(BaseModule):
             raise ValueError(f'VkDLoss: projected student {tuple(projected.shape)} and teacher '
                              f'{tuple(teacher.shape)} feature shapes differ')
         mask = valid_mask if self.ignore_padding else None
-        student_std = standardize_channels(projected, mask, self.eps, self.sync_stats)
-        teacher_std = standardize_channels(teacher, mask, self.eps, self.sync_stats)
-        loss = F.smooth_l1_loss(student_std, teacher_std, beta=self.beta, reduction='none')
+        if self.normalize:
+            projected = standardize_channels(projected, mask, self.eps, self.sync_stats)
+            teacher = standardize_channels(teacher, mask, self.eps, self.sync_stats)
+        loss = F.smooth_l1_loss(projected, teacher, beta=self.beta, reduction='none')
         return self.loss_weight * masked_mean(loss, mask)

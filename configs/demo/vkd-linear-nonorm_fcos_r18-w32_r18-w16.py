@@ -1,0 +1,4 @@
+# CPU demo VkD ablation with both components removed: a free bias-free 1x1 projector and no
+# standardisation, i.e. plain feature matching through an adapter under VkD's smooth-L1 and weight.
+_base_ = ['./vkd_fcos_r18-w32_r18-w16.py']
+model = dict(distill_losses=dict(vkd=dict(projector='linear', normalize=False)))

@@ -1,0 +1,4 @@
+# CPU demo VkD ablation: the orthogonal projector without the per-channel standardisation (the
+# raw projected student against the raw teacher feature); everything else as in the VkD demo config.
+_base_ = ['./vkd_fcos_r18-w32_r18-w16.py']
+model = dict(distill_losses=dict(vkd=dict(normalize=False)))

@@ -1,0 +1,136 @@
+"""tools/bench_methods.py shortened: both proxies, a few rows, 1 seed, tiny images and runs."""
+import json
+import os.path as osp
+import sys
+
+import pytest
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+sys.path.insert(0, osp.join(REPO, 'tools'))
+import bench_methods  # noqa: E402
+
+DEMO = osp.join(REPO, 'configs', 'demo')
+TINY = """
+img_scale = (64, 64)
+_train = [dict(type='LoadImageFromFile'), dict(type='LoadAnnotations', with_bbox=True),
+          dict(type='Resize', scale=img_scale, keep_ratio=True), dict(type='PackDetInputs')]
+_test = [dict(type='LoadImageFromFile'), dict(type='Resize', scale=img_scale, keep_ratio=True),
+         dict(type='LoadAnnotations', with_bbox=True),
+         dict(type='PackDetInputs', meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape',
+                                               'scale_factor'))]
+train_dataloader = dict(batch_size=2, num_workers=0, persistent_workers=False,
+                        dataset=dict(pipeline=_train))
+val_dataloader = dict(batch_size=4, num_workers=0, persistent_workers=False,
+                      dataset=dict(pipeline=_test))
+test_dataloader = val_dataloader
+"""
+# Every prediction is kept so that COCO evaluation has results after a few iterations.
+KEEP = {'fcos': 'dict(score_thr=0.0, max_per_img=20)',
+        'faster-rcnn': 'dict(rcnn=dict(score_thr=0.0, max_per_img=20))'}
+ROWS = ('student', 'vkd', 'nd')
+
+
+def _tiny_configs(config_dir):
+    """The shipped demo configs of the tested rows, each inherited at 64 px, batch 2."""
+    names = {bench_methods.ND_CONFIG}
+    for proxy in bench_methods.PROXIES.values():
+        names |= {proxy.teacher, proxy.student}
+    names |= {r.config for r in bench_methods.ROWS if r.key in ROWS}
+    for name in names:
+        keep = KEEP['fcos' if 'fcos' in name else 'faster-rcnn']
+        model = (f'model = dict(test_cfg={keep})' if name.startswith(('teacher', 'student'))
+                 else f'model = dict(student=dict(test_cfg={keep}))')
+        (config_dir / name).write_text(f"_base_ = ['{DEMO}/{name}']\n{TINY}{model}\n")
+
+
+@pytest.fixture(scope='module')
+def bench_run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp('bench')
+    (tmp / 'configs').mkdir()
+    _tiny_configs(tmp / 'configs')
+    argv = ['--work-dir', str(tmp / 'work'), '--demo-work-dir', str(tmp / 'demo'),
+            '--data-root', str(tmp / 'data'), '--config-dir', str(tmp / 'configs'),
+            '--num-train', '6', '--num-val', '4', '--image-size', '48', '64',
+            '--teacher-iters', '2', '--student-iters', '2', '--seeds', '0', '--jobs', '2',
+            '--rows', *ROWS, '--markdown', str(tmp / 'docs' / 'methods.md')]
+    return tmp, argv, bench_methods.main(argv)
+
+
+def test_every_row_of_both_proxies_is_trained_and_tabled(bench_run):
+    tmp, _, results = bench_run
+    runs = {tuple(r['row'][:2]): r for r in results['runs']}
+    assert set(runs) == {('fcos', 'student'), ('fcos', 'vkd'), ('faster-rcnn', 'student'),
+                         ('faster-rcnn', 'vkd'), ('faster-rcnn', 'nd')}
+    page = (tmp / 'docs' / 'methods.md').read_text()
+    for (proxy, key), run in runs.items():
+        student, teacher = runs[(proxy, 'student')], results['teachers'][proxy]
+        label = next(r.label for r in bench_methods.ROWS if (r.proxy, r.key) == (proxy, key))
+        line = next(x for x in page.splitlines()
+                    if x.startswith(f'| {label} |') and proxy.split('-')[0] in x.lower())
+        cells = [c.strip() for c in line.split('|')[1:-1]]
+        assert cells[3:5] == [f'{100 * run["AP"]:.1f}', f'{100 * run["AP50"]:.1f}']
+        assert cells[7] == f'{run["train_time"] / student["train_time"]:.2f}x'
+        if key != 'student':
+            gain = run['AP'] - student['AP']
+            assert cells[5] == f'{100 * gain:+.1f}'
+            gap = teacher['AP'] - student['AP']
+            assert cells[6] == (f'{100 * gain / gap:.0f} %' if gap > 0 else 'n/a')
+
+
+def test_nd_row_uses_centres_written_by_compute_class_centers(bench_run):
+    import torch
+    tmp, _, results = bench_run
+    nd = next(r for r in results['runs'] if r['row'][1] == 'nd')
+    centers = nd['options']['model.distill_losses.nd.class_centers']
+    saved = torch.load(centers, weights_only=True)
+    # 5 shape classes + background, teacher box-head width 256
+    assert saved['centers'].shape == (6, 256) and saved['counts'][:5].sum() > 0
+
+
+def test_reuse_runs_trains_nothing_twice(bench_run, capsys):
+    tmp, argv, results = bench_run
+    record = osp.join(tmp, 'work', 'val', 'fcos', 'vkd_s0', 'record.json')
+    before = osp.getmtime(record)
+    again = bench_methods.main(argv + ['--reuse-runs'])
+    assert osp.getmtime(record) == before
+    assert '5 of 5 runs reused, 0 to train' in capsys.readouterr().out
+    assert [r['AP'] for r in again['runs']] == [r['AP'] for r in results['runs']]
+
+
+def test_tune_split_holds_out_training_images_and_leaves_val_alone(tmp_path):
+    bench_methods.run_demo.make_synthetic_coco(str(tmp_path), num_train=10, num_val=3)
+    bench_methods.make_tune_split(str(tmp_path), 0.3)
+    ann = tmp_path / 'annotations'
+    load = lambda name: json.loads((ann / f'instances_{name}.json').read_text())  # noqa: E731
+    train, tune_train, tune_val = load('train'), load('tune-train'), load('tune-val')
+    ids = lambda coco: {im['id'] for im in coco['images']}  # noqa: E731
+    assert len(ids(tune_val)) == 3 and not ids(tune_val) & ids(tune_train)
+    assert ids(tune_val) | ids(tune_train) == ids(train)
+    for part in (tune_train, tune_val):
+        assert {a['image_id'] for a in part['annotations']} <= ids(part)
+    assert sum(len(p['annotations']) for p in (tune_train, tune_val)) == \
+        len(train['annotations'])
+    with pytest.raises(ValueError, match='--tune-fraction 0'):
+        bench_methods.make_tune_split(str(tmp_path), 0.0)
+
+
+def test_weight_sweep_scales_every_stated_loss_weight():
+    kdpp = osp.join(DEMO, 'kdpp_faster-rcnn_r18-w32_r18-w16.py')
+    assert bench_methods.weight_options(kdpp, 0.5) == {
+        'model.distill_losses.nd.loss_weight': 0.75,
+        'model.distill_losses.kd.loss_weight': 0.5}
+    for row in bench_methods.ROWS:  # every shipped row can be swept
+        if row.key != 'student':
+            assert bench_methods.weight_options(osp.join(DEMO, row.config), 2.0)
+
+
+def test_sweep_picks_the_best_tune_ap_per_row():
+    from methods_report import sweep_table
+    rows = [r for r in bench_methods.ROWS if r.proxy == 'fcos' and r.key in ('student', 'vkd',
+                                                                                 'pkd')]
+    aps = {('student', 1.0): 0.03, ('vkd', 0.5): 0.05, ('vkd', 1.0): 0.04, ('vkd', 2.5): 0.06,
+           ('pkd', 0.5): 0.07, ('pkd', 1.0): 0.07, ('pkd', 2.5): 0.01}
+    records = [dict(row=['fcos', k, f], AP=ap, seed=0) for (k, f), ap in aps.items()]
+    table, best = sweep_table(rows, records, {'fcos': dict(AP=0.12)})
+    assert best == {'fcos/vkd': 2.5, 'fcos/pkd': 1.0}  # a tie goes to the factor nearest 1
+    assert '| VkD | 5.0 | 4.0 | 6.0 | x2.5 |' in table

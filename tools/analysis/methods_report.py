@@ -1,0 +1,88 @@
+"""Tables of ``tools/bench_methods.py`` from its runs' records.
+
+A record (one training run, ``tools/run_demo.py``'s ``train``) holds ``AP``, ``AP50``, ``seed``,
+``train_time`` and ``row``: ``(proxy, row key, loss-weight factor)``.
+"""
+from typing import Dict, List, Sequence, Tuple
+
+import numpy as np
+
+
+def _runs(records: List[dict], proxy: str, key: str) -> List[dict]:
+    return [r for r in records if tuple(r['row'][:2]) == (proxy, key)]
+
+
+def _mean_std(values: Sequence[float], scale: float = 100.0, digits: int = 1,
+              sign: str = '') -> str:
+    values = scale * np.asarray(values, dtype=float)
+    text = f'{values.mean():{sign}.{digits}f}'
+    return text + (f' ± {values.std(ddof=1):.{digits}f}' if len(values) > 1 else '')
+
+
+def paired_gains(runs: List[dict], students: List[dict]) -> List[float]:
+    """AP of each run minus the AP of the student alone of the same seed (seeds without a
+    student run are left out)."""
+    student_ap = {r['seed']: r['AP'] for r in students}
+    return [r['AP'] - student_ap[r['seed']] for r in runs if r['seed'] in student_ap]
+
+
+def methods_table(rows: Sequence, records: List[dict], teachers: Dict[str, dict],
+                  proxies: Dict[str, object], tuned: Dict[str, float]) -> str:
+    """One markdown table per proxy: a line per row (``bench_methods.Row``) with AP, AP50, the
+    paired gain, the share of the teacher-student gap closed and the relative training time."""
+    out = []
+    for proxy in dict.fromkeys(r.proxy for r in rows):
+        students = _runs(records, proxy, 'student')
+        student_ap = float(np.mean([r['AP'] for r in students]))
+        student_time = float(np.mean([r['train_time'] for r in students]))
+        gap = teachers[proxy]['AP'] - student_ap
+        out += [f'**{proxies[proxy].label}**: teacher {100 * teachers[proxy]["AP"]:.1f} AP, '
+                f'{100 * teachers[proxy]["AP50"]:.1f} AP50.\n',
+                '| method | config | loss weight | AP | AP50 | gain (AP) | gap closed | time |',
+                '|---|---|---|---:|---:|---:|---:|---:|']
+        for row in (r for r in rows if r.proxy == proxy):
+            runs = _runs(records, proxy, row.key)
+            if not runs:
+                continue
+            weight = row.weights
+            factor = tuned.get(f'{proxy}/{row.key}')
+            if factor is not None and row.key != 'student':
+                weight = f'tuned: {factor:g} x {weight}'
+            if row.key == 'student':
+                gain_text, closed = '-', '-'
+            else:
+                gains = paired_gains(runs, students)
+                gain_text = _mean_std(gains, sign='+')
+                closed = f'{100 * np.mean(gains) / gap:.0f} %' if gap > 0 else 'n/a'
+            relative = np.mean([r['train_time'] for r in runs]) / student_time
+            out.append(f'| {row.label} | `{row.config}` | {weight} | '
+                       f'{_mean_std([r["AP"] for r in runs])} | '
+                       f'{_mean_std([r["AP50"] for r in runs])} | {gain_text} | {closed} | '
+                       f'{relative:.2f}x |')
+        out.append('')
+    return '\n'.join(out)
+
+
+def sweep_table(rows: Sequence, records: List[dict],
+                teachers: Dict[str, dict]) -> Tuple[str, Dict[str, float]]:
+    """AP on the tune split of every (row, weight factor) and each row's best factor (highest AP;
+    ties go to the factor nearest 1). Returns the markdown table and ``{'proxy/key': factor}``."""
+    factors = sorted({r['row'][2] for r in records if r['row'][1] != 'student'})
+    best, out = {}, []
+    for proxy in dict.fromkeys(r.proxy for r in rows):
+        students = _runs(records, proxy, 'student')
+        student_ap = 100 * float(np.mean([r['AP'] for r in students]))
+        out += [f'**{proxy}** (tune split): student alone {student_ap:.1f} AP, teacher '
+                f'{100 * teachers[proxy]["AP"]:.1f} AP (on the val split).\n',
+                '| method | ' + ' | '.join(f'x{f:g}' for f in factors) + ' | best |',
+                '|---|' + '---:|' * (len(factors) + 1)]
+        for row in (r for r in rows if r.proxy == proxy and r.key != 'student'):
+            ap = {r['row'][2]: r['AP'] for r in _runs(records, proxy, row.key)}
+            if not ap:
+                continue
+            choice = max(ap, key=lambda f: (ap[f], -abs(np.log(f))))
+            best[f'{proxy}/{row.key}'] = choice
+            cells = [f'{100 * ap[f]:.1f}' if f in ap else '' for f in factors]
+            out.append(f'| {row.label} | ' + ' | '.join(cells) + f' | x{choice:g} |')
+        out.append('')
+    return '\n'.join(out), best
