@@ -1,19 +1,32 @@
-# Developer entry points. `make test` is what CI runs (.ci/run); it installs first when needed.
+# Developer entry points. CI (.ci/run) runs `make test` then `make test-compat`; each installs its
+# stack first when needed (tools/install_env.sh, pins in requirements/pinned*.txt).
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.vkd_install_stamp
+# The second stack: torch 2.1 + numpy 1 (requirements/pinned-compat.txt).
+COMPAT_VENV ?= .venv-compat
+COMPAT_STAMP := $(COMPAT_VENV)/.vkd_install_stamp
 PYTEST_ARGS ?=
 
-.PHONY: install test lint demo bench-accuracy bench-methods bench
+.PHONY: install test install-compat test-compat lint demo bench-accuracy bench-methods bench
 
 $(STAMP): requirements/pinned.txt setup.py tools/install_env.sh
-	VENV=$(VENV) bash tools/install_env.sh
+	STACK=main VENV=$(VENV) bash tools/install_env.sh
 
 install:
-	VENV=$(VENV) bash tools/install_env.sh
+	STACK=main VENV=$(VENV) bash tools/install_env.sh
 
 test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+$(COMPAT_STAMP): requirements/pinned-compat.txt setup.py tools/install_env.sh
+	STACK=compat VENV=$(COMPAT_VENV) bash tools/install_env.sh
+
+install-compat:
+	STACK=compat VENV=$(COMPAT_VENV) bash tools/install_env.sh
+
+test-compat: $(COMPAT_STAMP)
+	$(COMPAT_VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

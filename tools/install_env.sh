@@ -1,11 +1,17 @@
 #!/usr/bin/env bash
-# Creates (or refreshes) the pinned development environment in .venv/ — what `make install` runs.
+# Creates (or refreshes) a pinned development environment — what `make install` (.venv/) and
+# `make install-compat` (.venv-compat/) run.
 #
-# Steps: venv -> torch + torchvision -> mmcv 2.1.0 with compiled ops (a cached wheel built against
-# this exact torch / Python / platform, or a source build that is then cached) -> the pinned rest
-# -> vkd_mmdet in editable mode -> import check. A stamp file makes a second run a quick check.
+# Steps: venv -> torch + torchvision -> mmcv with compiled ops (a cached wheel built against this
+# exact torch / Python / platform, or a source build that is then cached) -> the pinned rest ->
+# vkd_mmdet in editable mode -> import check. A stamp file makes a second run a quick check.
 #
 # Environment:
+#   STACK              which pinned stack (default: main). Each stack is one file of exact pins,
+#                      torch, torchvision and mmcv included:
+#                        main    requirements/pinned.txt         today's torch (2.14), numpy 2
+#                        compat  requirements/pinned-compat.txt  torch 2.1 + numpy 1, the stack of
+#                                                                OpenMMLab's prebuilt mmcv 2.1.0 wheels
 #   VENV               where the environment lives (default: .venv in the repo root)
 #   VKD_WHEEL_CACHE    cache of mmcv wheels built here (default: ~/.cache/vkd_mmdet/wheels)
 #   VKD_SHARED_WHEELS  read-only wheel cache shipped beside the repo (default: ../shared/wheels)
@@ -15,9 +21,18 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 VENV=${VENV:-$ROOT/.venv}
 [[ $VENV == /* ]] || VENV=$ROOT/$VENV  # the mmcv build runs from another directory
-TORCH_VERSION=2.14.1
-TORCHVISION_VERSION=0.29.1
-MMCV_VERSION=2.1.0
+STACK=${STACK:-main}
+if [[ $STACK == main ]]; then PINS=$ROOT/requirements/pinned.txt; else PINS=$ROOT/requirements/pinned-$STACK.txt; fi
+[[ -f $PINS ]] || { echo "STACK=$STACK: no pin file $PINS (stacks: main, compat)" >&2; exit 2; }
+pin() {  # the exact version $PINS gives package $1
+    local version
+    version=$(sed -n "s/^$1==\([^ ;#]*\).*/\1/p" "$PINS")
+    [[ -n $version ]] || { echo "$PINS pins no exact version of $1 (expected a line '$1==X.Y.Z')" >&2; exit 2; }
+    echo "$version"
+}
+TORCH_VERSION=$(pin torch)
+TORCHVISION_VERSION=$(pin torchvision)
+MMCV_VERSION=$(pin mmcv)
 WHEEL_CACHE=${VKD_WHEEL_CACHE:-$HOME/.cache/vkd_mmdet/wheels}
 SHARED_WHEELS=${VKD_SHARED_WHEELS:-$ROOT/../shared/wheels}
 PY=$VENV/bin/python
@@ -40,7 +55,7 @@ EOF
 }
 
 stamp_key() {
-    cat "$ROOT/requirements/pinned.txt" "$ROOT/setup.py" "$ROOT/tools/install_env.sh" | sha256sum | cut -c1-16
+    cat "$PINS" "$ROOT/setup.py" "$ROOT/tools/install_env.sh" | sha256sum | cut -c1-16
 }
 STAMP=$VENV/.vkd_install_stamp
 
@@ -63,8 +78,8 @@ quiet_pip install 'setuptools>=77,<81' wheel
 done_step
 
 if ! "$PY" -c "import torch, torchvision, sys; sys.exit(torch.__version__.split('+')[0] != '$TORCH_VERSION')" 2>/dev/null; then
-    step "installing torch $TORCH_VERSION + torchvision $TORCHVISION_VERSION (~1.5 min from this machine's disk)"
-    quiet_pip install "torch==$TORCH_VERSION" "torchvision==$TORCHVISION_VERSION"
+    step "installing torch $TORCH_VERSION + torchvision $TORCHVISION_VERSION"
+    quiet_pip install -c "$PINS" "torch==$TORCH_VERSION" "torchvision==$TORCHVISION_VERSION"
     done_step
 fi
 
@@ -81,7 +96,7 @@ mmcv_ops_ok() {  # quiet on success; on failure, the import error's last line
 install_wheel() {  # install a candidate wheel; keep it only if its compiled ops import against our torch
     quiet_pip install --force-reinstall --no-deps "$1" &&
         # its runtime dependencies (opencv, addict, yapf, mmengine), at our pins
-        quiet_pip install -c "$ROOT/requirements/pinned.txt" "$1" &&
+        quiet_pip install -c "$PINS" "$1" &&
         mmcv_ops_ok
 }
 
@@ -104,7 +119,9 @@ build_mmcv() {
     quiet_pip download --no-deps --no-binary :all: --no-build-isolation -d "$work" "mmcv==$MMCV_VERSION"
     tar -xzf "$work"/mmcv-$MMCV_VERSION.tar.gz -C "$work"
     # torch >= 2.14 headers require C++20; mmcv 2.1.0's setup.py hard-codes -std=c++17.
-    sed -i 's/-std=c++17/-std=c++20/g' "$work/mmcv-$MMCV_VERSION/setup.py"
+    if "$PY" -c "import sys, torch; sys.exit(tuple(map(int, torch.__version__.split('.')[:2])) < (2, 14))"; then
+        sed -i 's/-std=c++17/-std=c++20/g' "$work/mmcv-$MMCV_VERSION/setup.py"
+    fi
     (cd "$work/mmcv-$MMCV_VERSION" && MMCV_WITH_OPS=1 MAX_JOBS=$jobs \
         "${PIP[@]}" wheel --no-deps --no-build-isolation -w "$work/dist" .)
     mkdir -p "$WHEEL_CACHE/$KEY"
@@ -130,8 +147,8 @@ if ! "$PY" -c "import mmcv, sys; sys.exit(mmcv.__version__ != '$MMCV_VERSION')" 
     done_step
 fi
 
-step "installing the pinned stack (requirements/pinned.txt) and vkd_mmdet in editable mode"
-quiet_pip install -r "$ROOT/requirements/pinned.txt"
+step "installing the pinned stack (${PINS#"$ROOT"/}) and vkd_mmdet in editable mode"
+quiet_pip install -r "$PINS"
 quiet_pip install --no-deps --no-build-isolation -e "$ROOT"
 # Some packages pull a newer setuptools in; pkg_resources must stay (checked, not assumed).
 quiet_pip install 'setuptools>=77,<81'
