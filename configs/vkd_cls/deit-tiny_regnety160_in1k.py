@@ -50,7 +50,7 @@ optim_wrapper = dict(
         norm_decay_mult=0.0,
         bias_decay_mult=0.0,
         custom_keys={
-            'projector': dict(decay_mult=0.0),
+            'projector.raw_weight': dict(decay_mult=0.0),
             '.cls_token': dict(decay_mult=0.0),
             '.pos_embed': dict(decay_mult=0.0),
         }))

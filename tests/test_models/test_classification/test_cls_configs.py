@@ -14,8 +14,10 @@ from mmengine.optim import build_optim_wrapper
 from mmengine.registry import init_default_scope
 from mmpretrain.registry import MODELS
 from tiny_classifiers import IMG, NUM_CLASSES, TINY_VIT, batch, save_random_checkpoint
+from torch.nn.modules.batchnorm import _BatchNorm
 
 import vkd_mmdet.classification  # noqa: F401 (registers the mmpretrain modules)
+from vkd_mmdet.models.projectors import OrthogonalProjector
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 CONFIGS = sorted(glob.glob(osp.join(ROOT, 'configs', 'vkd_cls', '*.py')))
@@ -84,6 +86,36 @@ def test_one_train_step(path, tmp_path):
                                         **cfg.model.get('logit_losses', {})}}
     assert expected <= set(losses)
     assert all(torch.isfinite(value) for value in losses.values())
+
+
+@pytest.mark.parametrize('path', CONFIGS, ids=osp.basename)
+def test_weight_decay_spares_orthogonal_projectors_and_the_recipes_own_exclusions(path,
+                                                                                  tmp_path):
+    """The config's own paramwise rules: weight decay 0 for exactly the orthogonal projectors'
+    parameters, plus, in the DeiT recipe, norms, biases, cls token and position embedding;
+    everything else (SRD's free linear projector included) gets the optimizer's decay."""
+    cfg = tiny_config(path, tmp_path)
+    model = build(cfg)
+    wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
+    base_wd = cfg.optim_wrapper.optimizer.weight_decay
+    names = {id(p): name for name, p in model.named_parameters()}
+    decay = {names[id(p)]: group['weight_decay']
+             for group in wrapper.optimizer.param_groups for p in group['params']}
+    assert set(decay) == set(names.values())
+
+    expected = {f'{module_name}.{name}' for module_name, module in model.named_modules()
+                if isinstance(module, OrthogonalProjector)
+                for name, _ in module.named_parameters()}
+    if cfg.model.student.backbone.get('type') == 'ConvStemDeiT':  # DeiT's no-decay set
+        norms = (_BatchNorm, torch.nn.LayerNorm, torch.nn.GroupNorm)
+        expected |= {f'{module_name}.{name}' for module_name, module in model.named_modules()
+                     if isinstance(module, norms) for name, _ in module.named_parameters()}
+        expected |= {name for name in decay
+                     if name.rsplit('.', 1)[-1] in ('bias', 'cls_token', 'pos_embed')}
+    assert {name for name, wd in decay.items() if wd == 0} == expected
+    assert all(wd == base_wd for name, wd in decay.items() if name not in expected)
+    has_vkd = any(loss.type == 'VkDClsLoss' for loss in cfg.model.feature_losses.values())
+    assert has_vkd == any('projector.raw_weight' in name for name in expected)
 
 
 def test_export_loads_in_plain_mmpretrain(tmp_path):

@@ -16,7 +16,7 @@ from vkd_mmdet.testing import save_random_checkpoint, tiny_detector_cfg
 
 FASTER_RCNN = 'faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py'
 RETINANET = 'retinanet/retinanet_r50_fpn_1x_coco.py'
-NO_DECAY = dict(custom_keys={'projector': dict(decay_mult=0.0)})
+NO_DECAY = dict(custom_keys={'projector.raw_weight': dict(decay_mult=0.0)})
 
 
 @pytest.fixture(autouse=True)

@@ -13,7 +13,7 @@ from ...utils.checkpoint_mismatch import refuse_mismatched_state_dict
 from ..projectors import OrthogonalProjector
 from .frozen_teacher import check_teacher_precision, fold_batchnorms, run_frozen_teacher
 
-NO_DECAY_HINT = "paramwise_cfg=dict(custom_keys={'projector': dict(decay_mult=0.)})"
+NO_DECAY_HINT = "paramwise_cfg=dict(custom_keys={'projector.raw_weight': dict(decay_mult=0.)})"
 
 
 class BaseDistiller(BaseModel):
