@@ -6,6 +6,7 @@
 #   student alone, 4.0 gives +2.3 +- 0.9: docs/accuracy.md).
 _base_ = ['./student_fcos_r18-w16.py']
 custom_imports = dict(imports=['vkd_mmdet'], allow_failed_imports=False)
+custom_hooks = [dict(type='ProjectorDecayCheckHook')]
 
 teacher_ckpt = 'work_dirs/demo/teacher/teacher.pth'
 model = dict(

@@ -8,8 +8,10 @@
 _base_ = ['mmdet::gfl/gfl_r50_fpn_ms-2x_coco.py']
 custom_imports = dict(imports=['vkd_mmdet'], allow_failed_imports=False)
 # Training ends by exporting the student as a plain mmdet model to <work_dir>/student;
-# checkpoints keep the RNG states, so --resume continues the random streams.
-custom_hooks = [dict(type='ExportStudentHook'), dict(type='RNGStateHook')]
+# checkpoints keep the RNG states, so --resume continues the random streams; an optimizer that
+# decays the orthogonal projectors is refused before the first iteration, on every rank.
+custom_hooks = [dict(type='ExportStudentHook'), dict(type='RNGStateHook'),
+                dict(type='ProjectorDecayCheckHook')]
 
 teacher_ckpt = 'https://download.openmmlab.com/mmdetection/v2.0/gfl/gfl_r101_fpn_mstrain_2x_coco/gfl_r101_fpn_mstrain_2x_coco_20200629_200126-dd12f847.pth'
 model = dict(

@@ -16,7 +16,8 @@ _base_ = [
     'mmpretrain::_base_/default_runtime.py',
 ]
 custom_imports = dict(imports=['vkd_mmdet.classification'], allow_failed_imports=False)
-custom_hooks = [dict(type='RNGStateHook')]  # ConvStemDeiT is ours: no plain-mmpretrain export
+# ConvStemDeiT is ours: no plain-mmpretrain export (no ExportStudentHook).
+custom_hooks = [dict(type='RNGStateHook'), dict(type='ProjectorDecayCheckHook')]
 
 student_channels = 192
 model = dict(

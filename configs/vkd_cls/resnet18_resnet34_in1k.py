@@ -14,7 +14,8 @@ _base_ = [
     'mmpretrain::_base_/default_runtime.py',
 ]
 custom_imports = dict(imports=['vkd_mmdet.classification'], allow_failed_imports=False)
-custom_hooks = [dict(type='ExportStudentHook'), dict(type='RNGStateHook')]
+custom_hooks = [dict(type='ExportStudentHook'), dict(type='RNGStateHook'),
+                dict(type='ProjectorDecayCheckHook')]
 
 model = dict(
     type='ClassifierDistiller',

@@ -113,6 +113,8 @@ def test_weight_decay_spares_orthogonal_projectors_alone(path, tmp_path):
     optimizer's weight decay."""
     cfg = Config.fromfile(path)
     if str(cfg.model.type).endswith('Distiller'):
+        # checked before the first iteration in every launcher mode
+        assert 'ProjectorDecayCheckHook' in {hook.type for hook in cfg.get('custom_hooks', [])}
         model = _tiny_distiller(path, tmp_path)
     else:  # a plain detector (the demo's teacher and student)
         init_default_scope('mmdet')
