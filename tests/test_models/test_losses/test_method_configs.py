@@ -11,9 +11,9 @@ from mmengine.config import Config
 from mmengine.optim import OptimWrapper, build_optim_wrapper
 from mmengine.registry import init_default_scope
 
-from vkd_mmdet.models.distillers.base_distiller import resolve_model_cfg
 from vkd_mmdet.models.projectors import OrthogonalProjector
 from vkd_mmdet.testing import save_random_checkpoint, tiny_detector_cfg
+from vkd_mmdet.utils import resolve_model_cfg
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 METHODS = ('srd', 'nd', 'kdpp', 'diffkd', 'rtk', 'fitnet', 'cwd', 'pkd', 'stacked')
