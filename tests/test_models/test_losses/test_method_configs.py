@@ -11,6 +11,7 @@ from mmengine.config import Config
 from mmengine.optim import OptimWrapper, build_optim_wrapper
 from mmengine.registry import init_default_scope
 
+from vkd_mmdet.models.losses import VkDLoss
 from vkd_mmdet.models.projectors import OrthogonalProjector
 from vkd_mmdet.testing import save_random_checkpoint, tiny_detector_cfg
 from vkd_mmdet.utils import resolve_model_cfg
@@ -107,10 +108,11 @@ def test_stacked_config_logs_distinct_names(tmp_path):
 @pytest.mark.parametrize('path', DETECTION_CONFIGS, ids=lambda p: osp.relpath(p, ROOT))
 def test_weight_decay_spares_orthogonal_projectors_alone(path, tmp_path):
     """The config's own optim_wrapper (paramwise rules included) on its (tiny) model: weight
-    decay 0 for exactly the orthogonal projectors' parameters (plus every bias where the
-    detector's mmdet recipe says so: FCOS's bias_decay_mult=0); every other parameter, free
-    projectors (SRD's linear map, DiffKD's, FitNet's adapters ...) included, gets the
-    optimizer's weight decay."""
+    decay 0 for exactly VkD's projectors (orthogonal, or the free map of the linear ablation,
+    whose config keeps VkD's treatment) plus every bias where the detector's mmdet recipe says
+    so (FCOS's bias_decay_mult=0); every other parameter, the other methods' free projectors
+    (SRD's linear map, ND's, DiffKD's, FitNet's adapters ...) included, gets the optimizer's
+    weight decay."""
     cfg = Config.fromfile(path)
     if str(cfg.model.type).endswith('Distiller'):
         # checked before the first iteration in every launcher mode
@@ -127,12 +129,12 @@ def test_weight_decay_spares_orthogonal_projectors_alone(path, tmp_path):
              for group in wrapper.optimizer.param_groups for p in group['params']}
     assert set(decay) == {name for name, p in model.named_parameters() if p.requires_grad}
 
-    expected = {f'{module_name}.{name}' for module_name, module in model.named_modules()
-                if isinstance(module, OrthogonalProjector)
-                for name, _ in module.named_parameters()}
+    expected = {f'{module_name}.projector.{name}' for module_name, module in model.named_modules()
+                if isinstance(module, VkDLoss) for name, _ in module.projector.named_parameters()}
+    assert expected >= {f'{module_name}.{name}' for module_name, module in model.named_modules()
+                        if isinstance(module, OrthogonalProjector)
+                        for name, _ in module.named_parameters()}
     if cfg.optim_wrapper.get('paramwise_cfg', {}).get('bias_decay_mult') == 0:
         expected |= {name for name in decay if name.rsplit('.', 1)[-1] == 'bias'}
     assert {name for name, wd in decay.items() if wd == 0} == expected
     assert all(wd == base_wd for name, wd in decay.items() if name not in expected)
-    if any(loss.type == 'VkDLoss' for loss in cfg.model.get('distill_losses', {}).values()):
-        assert any('projector.raw_weight' in name for name in expected)
