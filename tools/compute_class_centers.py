@@ -1,9 +1,22 @@
 """Teacher class-mean embeddings for the ND loss (KD++) of a distillation config.
 
-Detection (``DetectionDistiller``, ``NDLoss`` in ``distill_losses``): for every training image
-the frozen teacher embeds (box-head output after ReLU, the input of ``fc_cls``) its ground-truth
-boxes, each counted for its class, and the negatives its own RoI head samples among its RPN
-proposals, counted for the background (row ``num_classes``).
+Detection (``DetectionDistiller``, ``NDLoss`` in ``distill_losses``), two ways of choosing the
+RoIs whose teacher box-head embeddings (after ReLU, the input of ``fc_cls``) are averaged:
+
+- ``--rois sampled`` (default, the authors' rule): the RoIs the *training* RoI sampler produces,
+  exactly those ND is applied to during training. The config's distiller is built (seeded with
+  its ``randomness.seed`` and initialised as training starts it); for every training image the
+  student runs its training-mode ``loss``: its RPN proposals (``train_cfg.rpn_proposal``) plus
+  the appended ground truth, labelled by its assigner and subsampled by its sampler, background
+  RoIs counted for row ``num_classes``. The teacher embeds them with its own RoI extractor and
+  box head, as ``DetectionDistiller`` does in training. One difference remains: the authors
+  accumulate over their training iterations (a student that learns, several epochs), here the
+  student stays at its initial weights for one pass over the training set.
+- ``--rois gt`` (cheaper: no student, no RPN training proposals): the teacher embeds the
+  ground-truth boxes of every image, each counted for its class, and, for the background, the
+  negatives its own RoI head samples among its *test-mode* RPN proposals. Its foreground centres
+  average exact GT boxes only (the sampled RoIs of ND are GT plus jittered positive proposals)
+  and its background those of the teacher's proposals, not the student's.
 
 Classification (``ClassifierDistiller``, ``NDLoss`` with ``background=False`` in
 ``feature_losses``): the teacher, built and loaded as the distiller builds it, embeds every
@@ -18,6 +31,7 @@ every ``--save-interval`` batches; ``--resume`` continues from them.
 Examples::
 
     python tools/compute_class_centers.py configs/nd/nd_faster_rcnn_r101_r18.py
+    python tools/compute_class_centers.py configs/nd/nd_faster_rcnn_r101_r18.py --rois gt
     python tools/compute_class_centers.py configs/vkd_cls/kdpp_resnet18_resnet34_in1k.py
 """
 import argparse
@@ -31,10 +45,15 @@ from mmdet.structures.bbox import bbox2roi
 from mmengine.config import Config, DictAction
 from mmengine.dataset import pseudo_collate
 from mmengine.registry import init_default_scope
+from mmengine.runner import set_random_seed
 from torch.utils.data import DataLoader, Subset
 from tqdm import tqdm
 
-from vkd_mmdet.models.distillers.roi_distillation import check_roi_head, teacher_roi_outputs
+from vkd_mmdet.models.distillers.roi_distillation import (
+    capture_student_rois,
+    check_roi_head,
+    teacher_roi_outputs,
+)
 from vkd_mmdet.utils import build_model, load_teacher_checkpoint, resolve_model_cfg
 
 
@@ -42,6 +61,9 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('config', help='distillation config with an NDLoss entry')
     parser.add_argument('--out', help='output file (default: the NDLoss `class_centers`)')
+    parser.add_argument('--rois', choices=['sampled', 'gt'], default='sampled',
+                        help='detection: the RoIs of the training sampler (the authors\') or '
+                        'GT boxes + the teacher\'s sampled negatives (cheaper)')
     parser.add_argument('--batch-size', type=int, default=2)
     parser.add_argument('--num-workers', type=int, default=2)
     parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
@@ -67,11 +89,14 @@ def nd_entry(model_cfg: dict) -> dict:
     return entries[0]
 
 
-def build_classifier_distiller(cfg: Config):
-    """The config's ClassifierDistiller, its teacher built, loaded and frozen as for training."""
+def build_distiller(cfg: Config):
+    """The config's distiller as training builds it: seeded with ``randomness``, its teacher
+    loaded and frozen (the ND centres are what this tool writes)."""
+    set_random_seed(**cfg.get('randomness', dict(seed=None)))
     model_cfg = copy.deepcopy(cfg.model)
-    model_cfg.setdefault('data_preprocessor', copy.deepcopy(cfg.get('data_preprocessor')))
-    nd_entry(model_cfg)['class_centers'] = None  # the file this tool writes
+    if cfg.get('data_preprocessor') is not None:  # as the Runner passes it (mmpretrain configs)
+        model_cfg.setdefault('data_preprocessor', copy.deepcopy(cfg.data_preprocessor))
+    nd_entry(model_cfg)['class_centers'] = None
     return MODELS.build(model_cfg)
 
 
@@ -84,8 +109,22 @@ def embed_images(distiller, batch: dict):
 
 
 @torch.no_grad()
+def embed_sampled_rois(distiller, batch: dict):
+    """(teacher embeddings, labels) of the RoIs the student's RoI head samples in a training
+    step on ``batch``, the teacher's box head run on them (``DetectionDistiller.loss``'s way)."""
+    teacher_batch = distiller.teacher.data_preprocessor(batch, False)
+    feats = distiller.teacher.extract_feat(teacher_batch['inputs'])
+    student_batch = distiller.student.data_preprocessor(batch, True)
+    with capture_student_rois(distiller.student) as record:
+        distiller.student.loss(student_batch['inputs'], student_batch['data_samples'])
+    embeddings, _ = teacher_roi_outputs(distiller.teacher, feats, record['rois'])
+    return embeddings, record['labels']
+
+
+@torch.no_grad()
 def embed_batch(teacher, batch: dict, num_classes: int):
-    """(embeddings, labels) of the GT boxes and the sampled background RoIs of a batch."""
+    """(embeddings, labels) of the GT boxes and the background RoIs the teacher samples among
+    its test-mode proposals (``--rois gt``)."""
     batch = teacher.data_preprocessor(batch, False)
     feats = teacher.extract_feat(batch['inputs'])
     samples = batch['data_samples']
@@ -123,15 +162,19 @@ def main() -> None:
                          '(classification has no background class)')
     num_rows = num_classes + int(background)
 
-    if classification:  # the distiller: its teacher exactly as training builds and loads it
-        model = build_classifier_distiller(cfg)
+    sampled = not classification and args.rois == 'sampled'
+    if classification or sampled:  # the distiller, teacher and student as training builds them
+        model = build_distiller(cfg)
+        if sampled:  # the student's proposals and samples: its weights as training starts
+            model.init_weights()
     else:
         model = build_model(resolve_model_cfg(cfg.model.teacher, 'teacher'), MODELS)
         load_teacher_checkpoint(model, cfg.model.teacher_ckpt,
                                 cfg.model.get('teacher_ckpt_strict', True),
                                 cfg.model.get('teacher_ckpt_trusted', False))
         check_roi_head(model, 'teacher', 'nd')
-    model.to(args.device).eval()
+    # The training sampler runs in the student's training mode (the teacher stays in eval).
+    model.to(args.device).train(sampled)
 
     partial = out + '.partial'
     state = dict(sums=None, counts=torch.zeros(num_rows, dtype=torch.float64), done=0)
@@ -145,8 +188,12 @@ def main() -> None:
     progress = tqdm(loader, initial=state['done'] // args.batch_size,
                     total=-(-end // args.batch_size), desc='class centres')
     for step, batch in enumerate(progress, 1):
-        embeddings, labels = (embed_images(model, batch) if classification
-                              else embed_batch(model, batch, num_classes))
+        if classification:
+            embeddings, labels = embed_images(model, batch)
+        elif sampled:
+            embeddings, labels = embed_sampled_rois(model, batch)
+        else:
+            embeddings, labels = embed_batch(model, batch, num_classes)
         embeddings = embeddings.double().cpu()
         if state['sums'] is None:
             state['sums'] = torch.zeros(num_rows, embeddings.shape[1], dtype=torch.float64)

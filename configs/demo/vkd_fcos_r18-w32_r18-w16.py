@@ -6,6 +6,7 @@
 #   student alone, 4.0 gives +2.3 +- 0.9: docs/accuracy.md).
 _base_ = ['./student_fcos_r18-w16.py']
 custom_imports = dict(imports=['vkd_mmdet'], allow_failed_imports=False)
+custom_hooks = [dict(type='ProjectorDecayCheckHook')]
 
 teacher_ckpt = 'work_dirs/demo/teacher/teacher.pth'
 model = dict(
@@ -18,4 +19,6 @@ model = dict(
         vkd=dict(type='VkDLoss', in_channels=32, out_channels=64, loss_weight=4.0)))
 
 # Orthogonal projectors never take weight decay (it drags them back to their initialisation).
-optim_wrapper = dict(paramwise_cfg=dict(custom_keys={'projector': dict(decay_mult=0.0)}))
+# The key matches OrthogonalProjector's `raw_weight` alone: free projectors (SRD's linear map,
+# ND's BN + Linear) and the student keep the optimizer's decay.
+optim_wrapper = dict(paramwise_cfg=dict(custom_keys={'projector.raw_weight': dict(decay_mult=0.0)}))

@@ -1,7 +1,8 @@
 # ND loss alone on RoI box-head embeddings (1024-d, after ReLU) of the RoIs sampled by the
 # student's RoI head; teacher embeddings from the teacher's box head on the same RoIs.
 # Faster R-CNN R101 -> R18 only (needs a RoI head). Weight 1.5 is KD++'s R101 -> R18 setting.
-# Class centres (80 classes + background) first:
+# Class centres (80 classes + background) first, over the RoIs of the training sampler as in the
+# authors' code (`--rois gt`: GT boxes and the teacher's negatives, cheaper, not the paper's):
 #   python tools/compute_class_centers.py configs/nd/nd_faster_rcnn_r101_r18.py
 # Everything but the loss comes from the VkD config.
 _base_ = ['../vkd/faster_rcnn_r101_r18.py']

@@ -67,3 +67,26 @@ def test_amp_on_cpu_runs_bf16_forward_and_fp32_distillation(tiny_run, tmp_path):
     assert record['neck_dtypes'] == ['torch.bfloat16']
     assert record['distill_dtypes'] == ['torch.float32']
     assert all(math.isfinite(v) for v in record['losses'][0].values())
+
+
+def test_dist_train_refuses_a_decayed_projector_on_both_ranks(tiny_run, tmp_path):
+    """MMDistributedDataParallel bypasses the distiller's train_step: ProjectorDecayCheckHook
+    refuses the optimizer before the first iteration on each of 2 gloo ranks."""
+    config = tmp_path / 'decayed_projector.py'
+    config.write_text(f"_base_ = ['{tiny_run['config']}']\n"
+                      "custom_hooks = [dict(type='ProjectorDecayCheckHook')]\n"
+                      "optim_wrapper = dict(paramwise_cfg=dict(_delete_=True))  # decays all\n")
+    work_dir = tmp_path / 'work'
+    env = dict(subprocess_env(), PYTHON=sys.executable, PORT=str(_free_port()))
+    result = subprocess.run(
+        ['bash', str(REPO / 'tools' / 'dist_train.sh'), str(config), '2', '--work-dir',
+         str(work_dir), '--cfg-options', 'train_cfg.max_iters=2', *NO_VAL],
+        env=env, capture_output=True, text=True, timeout=240)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output[-3000:]
+    for rank in (0, 1):  # torchrun prefixes each rank's traceback
+        refusal = next((line for line in output.splitlines() if line.startswith(
+            f'[rank{rank}]: ValueError: optim_wrapper: orthogonal projector')), None)
+        assert refusal is not None, output[-6000:]
+        assert 'weight_decay=0.0001' in refusal and "'projector.raw_weight'" in refusal
+    assert not list(work_dir.glob('*.pth'))  # no iteration ran

@@ -5,17 +5,22 @@ import os.path as osp
 import subprocess
 import sys
 
+import mmcv
 import numpy as np
 import pytest
 import torch
 from mmengine.config import Config
+from mmengine.dataset import Compose
 from mmengine.logging import MessageHub
 from mmengine.optim import build_optim_wrapper
 from mmengine.registry import init_default_scope
 from mmpretrain.registry import MODELS
 from tiny_classifiers import IMG, NUM_CLASSES, TINY_VIT, batch, save_random_checkpoint
+from torch.nn.modules.batchnorm import _BatchNorm
 
 import vkd_mmdet.classification  # noqa: F401 (registers the mmpretrain modules)
+from vkd_mmdet.models.projectors import OrthogonalProjector
+from vkd_mmdet.utils import resolve_model_cfg
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 CONFIGS = sorted(glob.glob(osp.join(ROOT, 'configs', 'vkd_cls', '*.py')))
@@ -51,7 +56,6 @@ def tiny_config(path: str, tmp_path) -> Config:
     # A fresh current MessageHub: no epoch of an earlier Runner leaks into KD warm-ups.
     MessageHub.get_instance(f'tiny_config_{tmp_path}')
     init_default_scope('mmpretrain')
-    from vkd_mmdet.utils import resolve_model_cfg
     teacher = resolve_model_cfg(copy.deepcopy(model.teacher), 'teacher')
     teacher.setdefault('data_preprocessor', copy.deepcopy(cfg.data_preprocessor))
     model.teacher_ckpt = save_random_checkpoint(teacher, tmp_path / 'teacher.pth', timm_keys)
@@ -84,6 +88,84 @@ def test_one_train_step(path, tmp_path):
                                         **cfg.model.get('logit_losses', {})}}
     assert expected <= set(losses)
     assert all(torch.isfinite(value) for value in losses.values())
+
+
+@pytest.mark.parametrize('path', CONFIGS, ids=osp.basename)
+def test_weight_decay_spares_orthogonal_projectors_and_the_recipes_own_exclusions(path,
+                                                                                  tmp_path):
+    """The config's own paramwise rules: weight decay 0 for exactly the orthogonal projectors'
+    parameters, plus, in the DeiT recipe, norms, biases, cls token and position embedding;
+    everything else (SRD's free linear projector included) gets the optimizer's decay."""
+    cfg = tiny_config(path, tmp_path)
+    # checked before the first iteration in every launcher mode
+    assert 'ProjectorDecayCheckHook' in {hook.type for hook in cfg.custom_hooks}
+    model = build(cfg)
+    wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
+    base_wd = cfg.optim_wrapper.optimizer.weight_decay
+    names = {id(p): name for name, p in model.named_parameters()}
+    decay = {names[id(p)]: group['weight_decay']
+             for group in wrapper.optimizer.param_groups for p in group['params']}
+    assert set(decay) == set(names.values())
+
+    expected = {f'{module_name}.{name}' for module_name, module in model.named_modules()
+                if isinstance(module, OrthogonalProjector)
+                for name, _ in module.named_parameters()}
+    if cfg.model.student.backbone.get('type') == 'ConvStemDeiT':  # DeiT's no-decay set
+        norms = (_BatchNorm, torch.nn.LayerNorm, torch.nn.GroupNorm)
+        expected |= {f'{module_name}.{name}' for module_name, module in model.named_modules()
+                     if isinstance(module, norms) for name, _ in module.named_parameters()}
+        expected |= {name for name in decay
+                     if name.rsplit('.', 1)[-1] in ('bias', 'cls_token', 'pos_embed')}
+    assert {name for name, wd in decay.items() if wd == 0} == expected
+    assert all(wd == base_wd for name, wd in decay.items() if name not in expected)
+    has_vkd = any(loss.type == 'VkDClsLoss' for loss in cfg.model.feature_losses.values())
+    assert has_vkd == any('projector.raw_weight' in name for name in expected)
+
+
+@pytest.mark.parametrize('path', [p for p in CONFIGS if osp.basename(p).startswith('deit')],
+                         ids=osp.basename)
+def test_deit_configs_follow_the_authors_recipe(path, tmp_path):
+    """The VkD ImageNet recipe of METHODS.md: AdamW 5e-4 (batch 512), wd 0.05, per-iteration
+    cosine to 5e-6 with no warm-up, 300 epochs, drop path 0, 3-Augment without RandAugment or
+    random erasing, Mixup 0.8, CutMix 1.0, label smoothing 0.1."""
+    cfg = Config.fromfile(path)
+    init_default_scope('mmpretrain')
+    optimizer = cfg.optim_wrapper.optimizer
+    assert (optimizer.type, optimizer.lr, optimizer.weight_decay) == ('AdamW', 5e-4, 0.05)
+    assert cfg.train_dataloader.batch_size * 8 == 512
+    assert cfg.train_cfg.max_epochs == 300
+    (schedule,) = cfg.param_scheduler
+    assert schedule.type == 'CosineAnnealingLR' and schedule.eta_min == 5e-6
+    assert (schedule.begin, schedule.end, schedule.convert_to_iter_based) == (0, 300, True)
+    student = resolve_model_cfg(cfg.model.student, 'student')
+    assert student.backbone.drop_path_rate == 0
+    assert [(a.type, a.alpha) for a in student.train_cfg.augments] == [('Mixup', 0.8),
+                                                                        ('CutMix', 1.0)]
+    assert student.head.loss.label_smooth_val == 0.1
+
+    pipeline = cfg.train_dataloader.dataset.pipeline
+    assert [t.type for t in pipeline] == ['LoadImageFromFile', 'RandomResizedCrop', 'RandomFlip',
+                                          'RandomChoice', 'ColorJitter', 'PackInputs']
+    transforms = Compose(pipeline).transforms
+    crop, flip, choice, jitter = transforms[1:5]
+    assert (crop.crop_ratio_range, crop.interpolation) == ((0.08, 1.0), 'bicubic')
+    assert flip.prob == 0.5
+    assert (jitter.brightness, jitter.contrast, jitter.saturation, jitter.hue) == \
+        ((0.7, 1.3), (0.7, 1.3), (0.7, 1.3), None)
+    gray, solarize, blur = (branch.transforms[0] for branch in choice.transforms)
+    radii = [blur.random_magnitude() for _ in range(2000)]
+    assert 0.1 <= min(radii) < 0.15 and 1.95 < max(radii) <= 2.0
+    # Grayscale (PIL's luma, on BGR images) and solarize (invert >= 128) against numpy.
+    image = np.random.default_rng(0).integers(0, 256, (16, 20, 3), dtype=np.uint8)
+    luma = image.astype(np.float64) @ np.array([0.114, 0.587, 0.299])
+    grayed = gray.transform(dict(img=image.copy()))['img']
+    assert np.abs(grayed.astype(np.float64) - luma[..., None]).max() <= 1
+    solarized = solarize.transform(dict(img=image.copy()))['img']
+    assert np.array_equal(solarized, np.where(image >= 128, 255 - image, image))
+    # The whole pipeline runs on an image file.
+    mmcv.imwrite(image, str(tmp_path / 'image.png'))
+    out = Compose(pipeline)(dict(img_path=str(tmp_path / 'image.png'), gt_label=0))
+    assert out['inputs'].shape == (3, 224, 224)
 
 
 def test_export_loads_in_plain_mmpretrain(tmp_path):

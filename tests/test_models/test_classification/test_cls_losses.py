@@ -47,7 +47,7 @@ def test_vkd_cls_projector_stays_orthogonal_under_adamw_decay():
     module.fc = torch.nn.Linear(8, 8)
     wrapper = build_optim_wrapper(module, dict(
         optimizer=dict(type='AdamW', lr=5e-3, weight_decay=0.05),
-        paramwise_cfg=dict(custom_keys={'projector': dict(decay_mult=0.0)})))
+        paramwise_cfg=dict(custom_keys={'projector.raw_weight': dict(decay_mult=0.0)})))
     for group in wrapper.optimizer.param_groups:
         if any(p is module.loss.projector.raw_weight for p in group['params']):
             assert group['weight_decay'] == 0

@@ -16,7 +16,7 @@ from vkd_mmdet.testing import save_random_checkpoint, tiny_detector_cfg
 
 FASTER_RCNN = 'faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py'
 RETINANET = 'retinanet/retinanet_r50_fpn_1x_coco.py'
-NO_DECAY = dict(custom_keys={'projector': dict(decay_mult=0.0)})
+NO_DECAY = dict(custom_keys={'projector.raw_weight': dict(decay_mult=0.0)})
 
 
 @pytest.fixture(autouse=True)
@@ -184,6 +184,28 @@ def test_spatial_mismatch_is_a_clear_error_on_the_first_step(tmp_path):
     data = demo_mm_inputs(2, [(3, 96, 96), (3, 64, 64)], num_items=[3, 2], num_classes=3)
     with pytest.raises(ValueError, match='differ in batch or spatial size'):
         model.loss(**data)
+
+
+def test_padding_masks_follow_each_level_stride_up_to_p7(tmp_path):
+    """RetinaNet P3-P7 on a 50 x 80 px image padded into a 96 x 96 batch: at every level the
+    real cells are those starting inside the image (P6, 2 x 2 from a stride-2 conv of the 3 x 3
+    P5, has 1 real row; its second row starts at pixel 64)."""
+    cfg = _distiller_cfg(tmp_path, RETINANET, RETINANET,
+                         fitnet=dict(type='FitNetLoss', in_channels=32, out_channels=32))
+    model = _build(cfg)
+    masks = []
+    for module in model.distill_losses['fitnet']:
+        module.register_forward_pre_hook(lambda _module, args: masks.append(args[2]))
+    data = demo_mm_inputs(2, [(3, 50, 80), (3, 96, 96)], num_items=[2, 1], num_classes=3)
+    model.loss(**data)
+    assert [tuple(mask.shape[2:]) for mask in masks] == [(12, 12), (6, 6), (3, 3), (2, 2), (1, 1)]
+    for level, mask in enumerate(masks):
+        stride = 2**(level + 3)
+        rows = sum(1 for i in range(mask.shape[2]) if i * stride < 50)
+        cols = sum(1 for i in range(mask.shape[3]) if i * stride < 80)
+        assert mask[0, 0].sum(dim=1).tolist() == [cols] * rows + [0] * (mask.shape[2] - rows)
+        assert mask[1].all()
+    assert masks[3][0, 0].any(dim=1).tolist() == [True, False]
 
 
 def test_projector_weight_decay_is_refused_and_config_rule_excludes_it(tmp_path):

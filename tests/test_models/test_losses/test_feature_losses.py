@@ -1,9 +1,19 @@
 """FitNet, CWD, PKD and SRD against plain-torch references, and their invariants."""
+import glob
+import os.path as osp
+
 import pytest
 import torch
 import torch.nn.functional as F
+from mmdet.registry import MODELS
+from mmengine.config import Config
 
 from vkd_mmdet.models.losses import CWDLoss, FitNetLoss, PKDLoss, SRDLoss
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+PKD_CONFIGS = sorted(path for path in glob.glob(osp.join(ROOT, 'configs', '**', '*.py'),
+                                                recursive=True)
+                     if 'pkd' in osp.relpath(path, osp.join(ROOT, 'configs')))
 
 
 def _features(n=2, c_s=4, c_t=6, h=5, w=7):
@@ -75,9 +85,9 @@ def test_cwd_adapter_only_when_channels_differ():
     assert isinstance(CWDLoss(4, 6).adapter, torch.nn.Conv2d)
 
 
-def test_pkd_matches_reference_and_is_pearson():
+def test_pkd_per_sample_matches_reference_and_is_pearson():
     student, teacher = _features(c_s=6)
-    loss = PKDLoss(6, 6, loss_weight=2.0, eps=0.)
+    loss = PKDLoss(6, 6, loss_weight=2.0, per_sample=True, eps=0.)
     pearson = torch.stack([torch.corrcoef(torch.stack([student[i, j].flatten(),
                                                        teacher[i, j].flatten()]))[0, 1]
                            for i in range(2) for j in range(6)])
@@ -88,29 +98,101 @@ def test_pkd_matches_reference_and_is_pearson():
     assert torch.allclose(loss(student * scale + 3, teacher), loss(student, teacher), atol=1e-5)
 
 
-def test_pkd_batch_statistics_like_mmrazor():
-    student, teacher = _features(c_s=6)
-    loss = PKDLoss(6, 6, per_sample=False, eps=0.)
+def mmrazor_pkd(preds_s, preds_t, loss_weight=1.0):
+    """MMRazor's ``PKDLoss`` (PKD's authors' release), rewritten in plain torch."""
+    def norm(feat):
+        n, c, h, w = feat.shape
+        feat = feat.permute(1, 0, 2, 3).reshape(c, -1)
+        mean = feat.mean(dim=-1, keepdim=True)
+        std = feat.std(dim=-1, keepdim=True)  # unbiased
+        feat = (feat - mean) / (std + 1e-6)
+        return feat.reshape(c, n, h, w).permute(1, 0, 2, 3)
 
-    def norm(x):  # MMRazor's PKDLoss.norm, with the biased std
-        c = x.shape[1]
-        flat = x.permute(1, 0, 2, 3).reshape(c, -1)
-        flat = (flat - flat.mean(1, keepdim=True)) / flat.std(1, unbiased=False, keepdim=True)
-        return flat.reshape(c, *x.shape[:1], *x.shape[2:]).permute(1, 0, 2, 3)
-
-    expected = F.mse_loss(norm(student), norm(teacher)) / 2
-    assert torch.allclose(loss(student, teacher), expected, atol=1e-5)
+    return loss_weight * F.mse_loss(norm(preds_s), norm(preds_t)) / 2
 
 
-def test_pkd_mask_equals_cropped_image():
+def _offset_features(n=3, c=6, h=5, w=7):
+    """Float64 features whose channels carry per-image offsets and scales (where per-image and
+    batch statistics remove different information)."""
+    g = torch.Generator().manual_seed(0)
+    offsets = torch.randn(n, c, 1, 1, generator=g, dtype=torch.float64) * 2
+    scales = torch.rand(n, c, 1, 1, generator=g, dtype=torch.float64) + 0.5
+    teacher = torch.randn(n, c, h, w, generator=g, dtype=torch.float64) * scales + offsets
+    student = teacher + torch.randn(n, c, h, w, generator=g, dtype=torch.float64)
+    return student, teacher
+
+
+def test_pkd_default_is_mmrazor_pkd_exactly():
+    student, teacher = _offset_features()
+    loss = PKDLoss(6, 6, loss_weight=6.0).double()
+    torch.testing.assert_close(loss(student, teacher), mmrazor_pkd(student, teacher, 6.0),
+                               rtol=1e-12, atol=0)
+    # The gradient too.
+    student.requires_grad_(True)
+    (ours,) = torch.autograd.grad(loss(student, teacher), student)
+    (theirs,) = torch.autograd.grad(mmrazor_pkd(student, teacher, 6.0), student)
+    torch.testing.assert_close(ours, theirs, rtol=1e-10, atol=1e-14)
+
+
+@pytest.mark.parametrize('path', PKD_CONFIGS, ids=lambda p: osp.relpath(p, ROOT))
+def test_shipped_pkd_configs_are_the_authors_loss(path):
+    """Each PKD entry of a shipped config is MMRazor's PKDLoss on features with per-image
+    channel offsets (where our per-sample option differs by a few %)."""
+    entries = [loss for loss in Config.fromfile(path).model.distill_losses.values()
+               if loss.type == 'PKDLoss']
+    assert entries
+    for entry in entries:
+        loss = MODELS.build(entry).double()
+        student, _ = _offset_features(n=2, c=entry.in_channels, h=6, w=8)
+        with torch.no_grad():  # MMRazor's loss sees the adapted student (its connector)
+            adapted = loss.adapter(student)
+        teacher = adapted + torch.randn(adapted.shape, dtype=torch.float64)
+        expected = mmrazor_pkd(adapted, teacher, entry.loss_weight)
+        torch.testing.assert_close(loss(student, teacher), expected, rtol=1e-12, atol=0)
+        per_sample = MODELS.build(dict(entry, per_sample=True)).double()
+        per_sample.load_state_dict(loss.state_dict())
+        assert abs(per_sample(student, teacher) / expected - 1) > 0.01
+
+
+def test_pkd_without_ignore_padding_is_mmrazor_on_the_padded_batch():
+    student, teacher = _offset_features()
+    mask = torch.ones(3, 1, 5, 7, dtype=torch.bool)
+    mask[1, :, 3:] = False
+    loss = PKDLoss(6, 6, ignore_padding=False).double()
+    torch.testing.assert_close(loss(student, teacher, mask), mmrazor_pkd(student, teacher),
+                               rtol=1e-12, atol=0)
+
+
+def test_pkd_batch_statistics_over_the_real_pixels():
+    """With a mask: MMRazor's formula on the real pixels of the batch alone."""
+    student, teacher = _offset_features(n=2)
+    mask = _mask()
+    loss = PKDLoss(6, 6, loss_weight=2.0).double()
+    # The real pixels as one (1, C, P, 1) "image": MMRazor's statistics over them.
+    real_s = student.permute(1, 0, 2, 3)[:, mask[:, 0]][None, :, :, None]
+    real_t = teacher.permute(1, 0, 2, 3)[:, mask[:, 0]][None, :, :, None]
+    torch.testing.assert_close(loss(student, teacher, mask), mmrazor_pkd(real_s, real_t, 2.0),
+                               rtol=1e-12, atol=0)
+    assert torch.isfinite(loss(torch.ones(1, 6, 2, 2), torch.ones(1, 6, 2, 2)))
+
+
+def test_pkd_mask_equals_cropped_image_per_sample():
     student, teacher = _features(c_s=6)
     mask = _mask()
-    loss = PKDLoss(6, 6)
+    loss = PKDLoss(6, 6, per_sample=True)
     whole = loss(student[:1], teacher[:1])
     crop = loss(student[1:, :, :3, :4], teacher[1:, :, :3, :4])
     # Per-sample statistics: the masked mean weights each sample by its valid pixel count.
     expected = (whole * 35 + crop * 12) / 47
     assert torch.allclose(loss(student, teacher, mask), expected, atol=1e-5)
+
+
+def test_pkd_constant_student_channel_keeps_a_finite_gradient():
+    student = torch.randn(2, 6, 4, 4)
+    student[:, 2] = 1.5
+    student.requires_grad_(True)
+    PKDLoss(6, 6)(student, torch.randn(2, 6, 4, 4)).backward()
+    assert torch.isfinite(student.grad).all()
 
 
 def test_srd_matches_reference():

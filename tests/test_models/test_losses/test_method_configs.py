@@ -1,4 +1,5 @@
-"""Every shipped peer-method config: one training step on tiny detectors, losses logged by name."""
+"""Every shipped peer-method config: one training step on tiny detectors, losses logged by name;
+every shipped detection config: which parameters its optimizer rules decay."""
 import glob
 import os.path as osp
 
@@ -7,29 +8,47 @@ import torch
 from mmdet.registry import MODELS
 from mmdet.testing import demo_mm_inputs
 from mmengine.config import Config
-from mmengine.optim import OptimWrapper
+from mmengine.optim import OptimWrapper, build_optim_wrapper
 from mmengine.registry import init_default_scope
 
+from vkd_mmdet.models.losses import VkDLoss
+from vkd_mmdet.models.projectors import OrthogonalProjector
 from vkd_mmdet.testing import save_random_checkpoint, tiny_detector_cfg
+from vkd_mmdet.utils import resolve_model_cfg
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 METHODS = ('srd', 'nd', 'kdpp', 'diffkd', 'rtk', 'fitnet', 'cwd', 'pkd', 'stacked')
 CONFIGS = sorted(path for method in METHODS
                  for path in glob.glob(osp.join(ROOT, 'configs', method, '*.py')))
-PACKAGED = {'faster_rcnn': 'faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py',
-            'retinanet': 'retinanet/retinanet_r50_fpn_1x_coco.py'}
+# Every shipped mmdet-scope config (configs/vkd_cls are mmpretrain's: test_cls_configs.py).
+DETECTION_CONFIGS = sorted(
+    path for path in glob.glob(osp.join(ROOT, 'configs', '**', '*.py'), recursive=True)
+    if 'vkd_cls' not in osp.relpath(path, ROOT))
+# The packaged config whose tiny version stands in for a detector of each type.
+PACKAGED = {'FasterRCNN': 'faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py',
+            'RetinaNet': 'retinanet/retinanet_r50_fpn_1x_coco.py',
+            'GFL': 'gfl/gfl_r50_fpn_1x_coco.py',
+            'FCOS': 'fcos/fcos_r50-caffe_fpn_gn-head_1x_coco.py'}
 NECK, FC, NUM_CLASSES = 16, 32, 3  # tiny widths: FPN 16, box-head FCs 2 * 16
 
 
+def _tiny_detector(model_cfg, base_channels=8):
+    """A tiny random detector of the type of ``model_cfg`` (a config dict or ``cfg_path``)."""
+    detector_type = resolve_model_cfg(model_cfg, 'model').type
+    cfg = tiny_detector_cfg(PACKAGED[detector_type], NUM_CLASSES, base_channels=base_channels,
+                            neck_channels=NECK)
+    if detector_type in ('FCOS', 'GFL'):  # their heads' GroupNorm: 32 groups do not divide NECK
+        cfg.bbox_head.norm_cfg = dict(type='GN', num_groups=4, requires_grad=True)
+    return cfg
+
+
 def _tiny_distiller(path, tmp_path):
-    """The config's distiller with tiny random detectors; its distill_losses kept, only widths,
-    class count and the class-centre file adapted."""
+    """The config's distiller with tiny random detectors of the same types; its distill_losses
+    kept, only widths, class count and the class-centre file adapted."""
     init_default_scope('mmdet')
     cfg = Config.fromfile(path).model
-    packaged = PACKAGED['retinanet' if 'retinanet' in osp.basename(path) else 'faster_rcnn']
-    cfg.student = tiny_detector_cfg(packaged, NUM_CLASSES, base_channels=8, neck_channels=NECK)
-    cfg.teacher = tiny_detector_cfg(packaged, NUM_CLASSES, base_channels=12,
-                                    neck_channels=NECK)
+    cfg.student = _tiny_detector(cfg.student)
+    cfg.teacher = _tiny_detector(cfg.teacher, base_channels=12)
     cfg.teacher_ckpt = save_random_checkpoint(cfg.teacher, str(tmp_path / 'teacher.pth'))
     for loss in cfg.distill_losses.values():
         if loss.get('type') == 'NDLoss':
@@ -38,9 +57,11 @@ def _tiny_distiller(path, tmp_path):
             loss.update(num_classes=NUM_CLASSES, in_channels=FC, out_channels=FC,
                         class_centers=centers)
             continue
-        for key in ('in_channels', 'out_channels', 'latent_channels'):
-            if key in loss:  # FPN widths: 256 -> NECK (DiffKD's latent 128 -> NECK / 2)
-                loss[key] = loss[key] * NECK // 256
+        for key in ('in_channels', 'out_channels'):
+            if key in loss:  # the FPN widths of both sides
+                loss[key] = NECK
+        if 'latent_channels' in loss:  # DiffKD's latent: 128 of 256 -> NECK / 2
+            loss.latent_channels = loss.latent_channels * NECK // 256
     return MODELS.build(cfg)
 
 
@@ -82,3 +103,38 @@ def test_stacked_config_logs_distinct_names(tmp_path):
     losses = model(**model.data_preprocessor(data, True), mode='loss')
     distill = sorted(k for k in losses if k.startswith(('loss_vkd', 'loss_nd', 'loss_kd')))
     assert distill == ['loss_kd', 'loss_nd'] + [f'loss_vkd_p{k}' for k in range(2, 7)]
+
+
+@pytest.mark.parametrize('path', DETECTION_CONFIGS, ids=lambda p: osp.relpath(p, ROOT))
+def test_weight_decay_spares_orthogonal_projectors_alone(path, tmp_path):
+    """The config's own optim_wrapper (paramwise rules included) on its (tiny) model: weight
+    decay 0 for exactly VkD's projectors (orthogonal, or the free map of the linear ablation,
+    whose config keeps VkD's treatment) plus every bias where the detector's mmdet recipe says
+    so (FCOS's bias_decay_mult=0); every other parameter, the other methods' free projectors
+    (SRD's linear map, ND's, DiffKD's, FitNet's adapters ...) included, gets the optimizer's
+    weight decay."""
+    cfg = Config.fromfile(path)
+    if str(cfg.model.type).endswith('Distiller'):
+        # checked before the first iteration in every launcher mode
+        assert 'ProjectorDecayCheckHook' in {hook.type for hook in cfg.get('custom_hooks', [])}
+        model = _tiny_distiller(path, tmp_path)
+    else:  # a plain detector (the demo's teacher and student)
+        init_default_scope('mmdet')
+        model = MODELS.build(_tiny_detector(cfg.model))
+    wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
+    base_wd = cfg.optim_wrapper.optimizer.weight_decay
+    assert base_wd > 0
+    names = {id(p): name for name, p in model.named_parameters()}
+    decay = {names[id(p)]: group['weight_decay']
+             for group in wrapper.optimizer.param_groups for p in group['params']}
+    assert set(decay) == {name for name, p in model.named_parameters() if p.requires_grad}
+
+    expected = {f'{module_name}.projector.{name}' for module_name, module in model.named_modules()
+                if isinstance(module, VkDLoss) for name, _ in module.projector.named_parameters()}
+    assert expected >= {f'{module_name}.{name}' for module_name, module in model.named_modules()
+                        if isinstance(module, OrthogonalProjector)
+                        for name, _ in module.named_parameters()}
+    if cfg.optim_wrapper.get('paramwise_cfg', {}).get('bias_decay_mult') == 0:
+        expected |= {name for name in decay if name.rsplit('.', 1)[-1] == 'bias'}
+    assert {name for name, wd in decay.items() if wd == 0} == expected
+    assert all(wd == base_wd for name, wd in decay.items() if name not in expected)

@@ -20,13 +20,34 @@ def _samples(image_shapes, batch_shape):
 
 
 def test_padding_mask_marks_the_image_region_of_each_sample():
-    mask = padding_mask(_samples([(64, 96), (40, 70)], (64, 96)), (8, 12), torch.device('cpu'))
+    mask = padding_mask(_samples([(64, 96), (40, 70)], (64, 96)), (8, 12), 8,
+                        torch.device('cpu'))
     assert mask.shape == (2, 1, 8, 12)
     assert mask[0].all()
-    # 40/64 of 8 rows = 5 rows; 70/96 of 12 columns = 8.75 -> 9 columns (a partly covered cell).
+    # Stride 8: 40 px = 5 rows; 70 px = 8.75 -> 9 columns (a partly covered cell).
     expected = torch.zeros(8, 12, dtype=torch.bool)
     expected[:5, :9] = True
     assert torch.equal(mask[1, 0], expected)
+
+
+def _real_cells(extent, stride, cells):
+    """Cells ``i`` of a level whose first pixel ``i * stride`` lies inside ``extent`` pixels."""
+    return sum(1 for i in range(cells) if i * stride < extent)
+
+
+def test_padding_mask_at_p6_counts_cells_that_start_inside_the_image():
+    """A 50 x 80 px image in a 96 x 96 px batch. P6 (stride 64) of RetinaNet / Faster R-CNN is
+    2 x 2 there (a stride-2 op on the 3 x 3 P5): only its first row and first two columns start
+    inside the image (pixels 0 and 64 < 80); the second row starts at pixel 64 > 50."""
+    samples = _samples([(50, 80), (96, 96)], (96, 96))
+    for stride, size in ((8, 12), (32, 3), (64, 2), (128, 1)):
+        mask = padding_mask(samples, (size, size), stride, torch.device('cpu'))
+        expected = torch.zeros(size, size, dtype=torch.bool)
+        expected[:_real_cells(50, stride, size), :_real_cells(80, stride, size)] = True
+        assert torch.equal(mask[0, 0], expected), stride
+        assert mask[1].all()
+    p6 = padding_mask(samples, (2, 2), 64, torch.device('cpu'))
+    assert p6[0, 0].sum(dim=1).tolist() == [2, 0]  # one real P6 row
 
 
 def test_padded_batch_standardises_like_its_unpadded_pixels():
@@ -97,7 +118,7 @@ def test_single_process_sync_is_a_no_op(sync):
 
 
 def test_padding_mask_is_none_for_an_unpadded_batch():
-    assert padding_mask(_samples([(64, 96), (64, 96)], (64, 96)), (8, 12),
+    assert padding_mask(_samples([(64, 96), (64, 96)], (64, 96)), (8, 12), 8,
                         torch.device('cpu')) is None
 
 

@@ -13,7 +13,7 @@ from ...utils.checkpoint_mismatch import refuse_mismatched_state_dict
 from ..projectors import OrthogonalProjector
 from .frozen_teacher import check_teacher_precision, fold_batchnorms, run_frozen_teacher
 
-NO_DECAY_HINT = "paramwise_cfg=dict(custom_keys={'projector': dict(decay_mult=0.)})"
+NO_DECAY_HINT = "paramwise_cfg=dict(custom_keys={'projector.raw_weight': dict(decay_mult=0.)})"
 
 
 class BaseDistiller(BaseModel):
@@ -95,11 +95,20 @@ class BaseDistiller(BaseModel):
         contiguous float32 outputs that never reach autograd."""
         return run_frozen_teacher(self.teacher, forward, inputs, self.teacher_precision)
 
-    def train_step(self, data: Union[dict, tuple, list],
-                   optim_wrapper: OptimWrapper) -> Dict[str, torch.Tensor]:
+    def check_optimizer(self, optim_wrapper: OptimWrapper) -> None:
+        """Refuse an optimizer that decays an orthogonal projector; checks once per model.
+
+        ``ProjectorDecayCheckHook`` calls it before training in every launcher mode;
+        ``train_step`` calls it too, for a config without the hook (single process only:
+        ``MMDistributedDataParallel`` runs its own ``train_step``, not this one).
+        """
         if not self._checked_optimizer:
             check_projectors_not_decayed(self, optim_wrapper)
             self._checked_optimizer = True
+
+    def train_step(self, data: Union[dict, tuple, list],
+                   optim_wrapper: OptimWrapper) -> Dict[str, torch.Tensor]:
+        self.check_optimizer(optim_wrapper)
         return super().train_step(data, optim_wrapper)
 
     def init_weights(self) -> None:

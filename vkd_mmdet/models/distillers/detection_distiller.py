@@ -203,7 +203,8 @@ class DetectionDistiller(BaseDistiller):
         # (a ratio per level would give tiny top levels, e.g. P6 and P7 of size 1, one name).
         first = round(math.log2(batch_inputs.shape[-2] / student_feats[0].shape[2]))
         names = [f'p{first + level}' for level in range(len(student_feats))]
-        masks = [padding_mask(data_samples, feat.shape[2:], feat.device) for feat in student_feats]
+        masks = [padding_mask(data_samples, feat.shape[2:], 2**(first + level), feat.device)
+                 for level, feat in enumerate(student_feats)]
         student_feats = [feat.float() for feat in student_feats]
         teacher_feats = [feat.float().detach() for feat in teacher_feats]
         losses = {}

@@ -37,7 +37,7 @@ class VkDClsLoss(BaseModule):
     Note:
         The projector lives in this module (``.projector``) and is dropped with the distiller at
         export. Configs keep it out of weight decay with
-        ``paramwise_cfg=dict(custom_keys={'projector': dict(decay_mult=0.)})``.
+        ``paramwise_cfg=dict(custom_keys={'projector.raw_weight': dict(decay_mult=0.)})``.
 
     Config:
         ``dict(type='VkDClsLoss', in_channels=192, out_channels=3024, loss_weight=1.0)``

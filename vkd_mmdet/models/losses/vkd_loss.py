@@ -51,7 +51,7 @@ class VkDLoss(BaseModule):
 
     Note:
         The projector lives in this module (``.projector``); configs keep it out of weight decay
-        with ``paramwise_cfg=dict(custom_keys={'projector': dict(decay_mult=0.)})``.
+        with ``paramwise_cfg=dict(custom_keys={'projector.raw_weight': dict(decay_mult=0.)})``.
 
     Config:
         ``dict(type='VkDLoss', in_channels=256, out_channels=256, loss_weight=1.0)``

@@ -40,7 +40,9 @@ class OrthogonalProjector(BaseModule):
     Every map gives an orthonormal ``W`` for *any* value of ``X``. PyTorch's Householder map
     multiplies by ``int(diag(X))``, which weight decay rounds to zero after one step (the pitfall in
     METHODS.md); that factor is left out here. Decay still pulls ``X`` towards zero, i.e. ``W``
-    towards its initial value, so the distiller keeps ``raw_weight`` out of weight decay too.
+    towards its initial value, so configs keep ``raw_weight`` out of weight decay too, with
+    ``custom_keys={'projector.raw_weight': dict(decay_mult=0.)}``: no other module of mmdet,
+    mmpretrain or timm has a parameter of that name, so free projectors keep their decay.
 
     Args:
         in_channels (int): ``C_s``, the student's channels.

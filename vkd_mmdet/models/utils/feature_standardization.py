@@ -24,8 +24,8 @@ def _channel_sum(x: Tensor, weight: Optional[Tensor], sync: bool) -> Tensor:
     return _reduce(total, sync)
 
 
-def _centred_and_var(x: Tensor, valid_mask: Optional[Tensor],
-                     sync: bool) -> Tuple[Tensor, Tensor, Tensor]:
+def _centred_and_var(x: Tensor, valid_mask: Optional[Tensor], sync: bool,
+                     unbiased: bool = False) -> Tuple[Tensor, Tensor, Tensor]:
     weight = None if valid_mask is None else valid_mask[:, 0].to(x.dtype)
     pixels = x.new_tensor(x.numel() // x.shape[1]) if weight is None else weight.sum()
     count = _reduce(pixels, sync).clamp(min=1)
@@ -33,7 +33,8 @@ def _centred_and_var(x: Tensor, valid_mask: Optional[Tensor],
     # Two passes (mean, then the mean squared deviation) rather than E[x^2] - E[x]^2, which
     # cancels catastrophically for features with a large mean.
     centred = x - mean[None, :, None, None]
-    var = _channel_sum(centred.square(), weight, sync) / count
+    dof = (count - 1).clamp(min=1) if unbiased else count
+    var = _channel_sum(centred.square(), weight, sync) / dof
     return mean, centred, var
 
 
@@ -58,18 +59,38 @@ def masked_channel_stats(x: Tensor,
 def standardize_channels(x: Tensor,
                          valid_mask: Optional[Tensor] = None,
                          eps: float = 1e-5,
-                         sync: bool = False) -> Tensor:
+                         sync: bool = False,
+                         unbiased: bool = False,
+                         eps_on_std: bool = False) -> Tensor:
     """``(x - mean_c) / sqrt(var_c + eps)`` per channel, statistics from the valid pixels.
 
     BatchNorm in training mode without affine and without running statistics; ``eps`` keeps a
     constant channel finite (the released VkD code divides by a bare std and gives NaN there).
     Without a mask (and without ``sync``) it is exactly ``F.batch_norm``, whose fused kernel is
     used; with one, the masked statistics cost two reductions and three full-size temporaries.
+    ``unbiased=True, eps_on_std=True`` give ``(x - mean_c) / (std_c + eps)`` with Bessel's
+    correction instead, the standardisation of MMRazor's ``PKDLoss.norm`` (PKD's release).
+
+    Args:
+        x (Tensor): features.
+        valid_mask (Tensor, optional): True on real image pixels; None counts every pixel.
+        eps (float): added to the variance (or to the std with ``eps_on_std``).
+            Defaults to 1e-5.
+        sync (bool): statistics over all ranks. Defaults to False.
+        unbiased (bool): divide the squared deviations by ``count - 1``. Defaults to False.
+        eps_on_std (bool): ``eps`` is added to the std rather than to the variance.
+            Defaults to False.
 
     Shape:
         ``x``: ``(N, C, H, W)``; ``valid_mask``: ``(N, 1, H, W)`` or None; output as ``x``.
     """
-    if valid_mask is None and not sync and eps > 0:  # batch_norm refuses eps = 0 in training
+    batch_norm = not (sync or unbiased or eps_on_std)
+    if valid_mask is None and batch_norm and eps > 0:  # batch_norm refuses eps = 0 in training
         return F.batch_norm(x, None, None, training=True, eps=eps)
-    _, centred, var = _centred_and_var(x, valid_mask, sync)
-    return centred * torch.rsqrt(var + eps)[None, :, None, None]
+    _, centred, var = _centred_and_var(x, valid_mask, sync, unbiased)
+    if eps_on_std:
+        # The clamp only keeps sqrt's gradient finite on a constant channel (var = 0).
+        scale = 1 / (var.clamp(min=torch.finfo(var.dtype).tiny).sqrt() + eps)
+    else:
+        scale = torch.rsqrt(var + eps)
+    return centred * scale[None, :, None, None]

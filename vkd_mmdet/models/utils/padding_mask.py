@@ -6,17 +6,22 @@ import torch
 from torch import Tensor
 
 
-def padding_mask(data_samples: Sequence, feature_size: Tuple[int, int],
+def padding_mask(data_samples: Sequence, feature_size: Tuple[int, int], stride: int,
                  device: torch.device) -> Optional[Tensor]:
     """True where a feature-map cell covers a pixel of the image rather than batch padding.
 
     mmdet pads every image of a batch to the batch's ``batch_input_shape``; ``img_shape`` is the
-    image before padding. A cell of a level of stride ``s`` is real when it starts inside the
-    image, so the real extent is ``ceil(img_h * H_l / batch_h)`` rows (likewise for columns).
+    image before padding. Cell ``i`` of a level of stride ``s`` starts at pixel ``i * s``; it is
+    real when that pixel is inside the image, so the real extent is ``ceil(img_h / s)`` rows
+    (likewise for columns). The level's own stride is needed: the top levels (P6, P7: stride-2
+    convolutions or poolings of odd sizes) are not ``batch_h / s`` cells high, and a ratio of
+    sizes would mark padded cells real (a 50 px image in a 96 px batch: ``ceil(50 * 2 / 96) = 2``
+    P6 rows, where the second starts at pixel 64).
 
     Args:
         data_samples (Sequence[DetDataSample]): with ``img_shape`` and ``batch_input_shape``.
         feature_size (tuple[int, int]): ``(H_l, W_l)`` of the level.
+        stride (int): the level's stride ``s`` in input pixels (``2^l`` at ``P_l``).
         device (torch.device): where to build the mask.
 
     Returns:
@@ -29,7 +34,6 @@ def padding_mask(data_samples: Sequence, feature_size: Tuple[int, int],
     height, width = feature_size
     mask = torch.zeros((len(data_samples), 1, height, width), dtype=torch.bool, device=device)
     for i, sample in enumerate(data_samples):
-        batch_h, batch_w = sample.metainfo['batch_input_shape']
         img_h, img_w = sample.metainfo['img_shape'][:2]
-        mask[i, :, :math.ceil(img_h * height / batch_h), :math.ceil(img_w * width / batch_w)] = True
+        mask[i, :, :math.ceil(img_h / stride), :math.ceil(img_w / stride)] = True
     return mask
