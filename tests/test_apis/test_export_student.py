@@ -14,8 +14,8 @@ from mmengine.registry import init_default_scope
 
 import vkd_mmdet  # noqa: F401  (registers the plugin types)
 from vkd_mmdet.apis import export_student, student_checkpoint, student_config
-from vkd_mmdet.utils import resolve_model_cfg
 from vkd_mmdet.testing import save_random_checkpoint
+from vkd_mmdet.utils import resolve_model_cfg
 
 
 def test_student_checkpoint_keeps_student_weights_and_plain_meta(tmp_path):
