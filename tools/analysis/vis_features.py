@@ -98,11 +98,11 @@ def main(argv: Optional[Sequence[str]] = None) -> List[float]:
         teacher_feats = model.teacher.extract_feat(
             model.teacher.data_preprocessor(data, False)['inputs'])
         rows = []
-        for level, module in zip(model.distill_levels[name], modules):
-            stride = round(np.log2(student_inputs.shape[-2] / student_feats[level].shape[-2]))
-            rows.append((f'P{stride}', standardise(teacher_feats[level][0]),
-                         standardise(student_feats[level][0]),
-                         standardise(module.projector(student_feats[level])[0])))
+        for pair, module in zip(model.distill_levels[name], modules):
+            student_feat = student_feats[pair.student]
+            rows.append((pair.name.upper(), standardise(teacher_feats[pair.teacher][0]),
+                         standardise(student_feat[0]),
+                         standardise(module.projector(student_feat)[0])))
     image = data['inputs'][0].flip(0).permute(1, 2, 0).numpy()  # BGR -> RGB
     out = args.out or osp.join(osp.dirname(osp.abspath(args.checkpoint)),
                                f'features_{osp.splitext(osp.basename(args.image))[0]}.png')

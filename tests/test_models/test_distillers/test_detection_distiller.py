@@ -165,6 +165,48 @@ def test_heterogeneous_pair_two_stage_teacher_one_stage_student(tmp_path):
     assert (projector.in_channels, projector.out_channels) == (32, 64)
 
 
+def test_necks_of_different_level_counts_pair_on_their_common_strides(tmp_path):
+    """A teacher FPN of 4 outputs (strides 4-32) under a student of 5 (4-64): four pairs, widths
+    filled in from the necks."""
+    cfg = _distiller_cfg(tmp_path, teacher_width=64, vkd=dict(type='VkDLoss'))
+    cfg['teacher']['neck']['num_outs'] = 4
+    cfg['teacher_ckpt'] = save_random_checkpoint(cfg['teacher'], str(tmp_path / 't4.pth'))
+    model = _build(cfg)
+    assert [(p.student, p.teacher, p.stride) for p in model.distill_levels['vkd']] == \
+        [(0, 0, 4), (1, 1, 8), (2, 2, 16), (3, 3, 32)]
+    losses = model.loss(**_batch())
+    assert sorted(k for k in losses if k.startswith('loss_vkd')) == \
+        [f'loss_vkd_p{k}' for k in range(2, 6)]
+    assert [(m.projector.in_channels, m.projector.out_channels)
+            for m in model.distill_losses['vkd']] == [(32, 64)] * 4
+
+
+def test_one_stage_student_under_two_stage_teacher_pairs_by_stride_unchanged(tmp_path):
+    """RetinaNet (P3-P7 from C3) under Faster R-CNN (P2-P6 from C2), both as mmdet ships them:
+    level 0 of the student pairs with level 1 of the teacher, and so on up to stride 64."""
+    cfg = _distiller_cfg(tmp_path, student=RETINANET, teacher=FASTER_RCNN, teacher_width=64,
+                         vkd=dict(type='VkDLoss'))
+    model = _build(cfg)
+    assert [(p.student, p.teacher, p.stride) for p in model.distill_levels['vkd']] == \
+        [(0, 1, 8), (1, 2, 16), (2, 3, 32), (3, 4, 64)]
+    teacher_batch = model.teacher.data_preprocessor(_batch(), False)
+    with torch.no_grad():
+        teacher_feats = model.teacher.extract_feat(teacher_batch['inputs'])
+    with capture_outputs(model.student.neck) as student_feats:
+        losses = model.train_step(_batch(), _sgd(model))
+    assert sorted(k for k in losses if k.startswith('loss_vkd')) == \
+        [f'loss_vkd_p{k}' for k in range(3, 7)]
+    # Each pair has the same spatial size: the strides really match.
+    for pair in model.distill_levels['vkd']:
+        assert student_feats[0][pair.student].shape[2:] == teacher_feats[pair.teacher].shape[2:]
+
+
+def test_strides_name_the_levels_to_distil(tmp_path):
+    cfg = _distiller_cfg(tmp_path, vkd=dict(type='VkDLoss', strides=[8, 64]))
+    losses = _build(cfg).loss(**_batch())
+    assert sorted(k for k in losses if k.startswith('loss_vkd')) == ['loss_vkd_p3', 'loss_vkd_p6']
+
+
 def test_levels_subset_and_stacked_losses_have_distinct_names(tmp_path):
     cfg = _distiller_cfg(
         tmp_path,
@@ -252,8 +294,12 @@ def test_bf16_autocast_keeps_distillation_losses_in_float32(tmp_path):
     (lambda c: c.update(teacher_ckpt=None), ValueError, '`teacher_ckpt` is required'),
     (lambda c: c.update(teacher_ckpt='/nonexistent/teacher.pth'), FileNotFoundError,
      'teacher_ckpt: no checkpoint at'),
-    (lambda c: c['teacher']['neck'].update(num_outs=4), ValueError,
-     'student.neck.num_outs=5 but teacher.neck.num_outs=4'),
+    (lambda c: c['distill_losses']['vkd'].update(out_channels=64), ValueError,
+     r'distill_losses.vkd.out_channels=64 but teacher.neck.out_channels=32 \(stride 4\)'),
+    (lambda c: (c['teacher']['neck'].update(num_outs=4),
+                c['distill_losses']['vkd'].update(levels=[4])), ValueError,
+     r'levels: level 4 \(stride 64\) is missing from the teacher neck \(student strides '
+     r'\[4, 8, 16, 32, 64\], teacher strides \[4, 8, 16, 32\]\)'),
     (lambda c: c['distill_losses']['vkd'].update(in_channels=64, out_channels=32), ValueError,
      r'distill_losses.vkd.in_channels=64 but student.neck.out_channels=32'),
     (lambda c: c['distill_losses']['vkd'].update(orthogonal_map='qr'), ValueError,

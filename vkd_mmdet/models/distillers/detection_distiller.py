@@ -2,7 +2,6 @@
 import contextlib
 import copy
 import functools
-import math
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
@@ -12,8 +11,9 @@ from mmdet.structures import SampleList
 from torch import Tensor
 
 from ...utils.model_cfg import build_model, resolve_model_cfg
-from ..utils import padding_mask
+from ..utils import padding_mask, probe_neck_levels
 from .base_distiller import BaseDistiller, isolated_rng
+from .level_pairing import LevelPair, level_loss_cfg, loss_class, pair_levels
 from .roi_distillation import (
     ROI_INPUTS,
     capture_student_rois,
@@ -39,13 +39,25 @@ class DetectionDistiller(BaseDistiller):
     stride (``loss_vkd_p2`` ... ``loss_vkd_p6`` for Faster R-CNN). ``predict`` / ``tensor`` modes,
     validation and test run the student alone.
 
+    At build time the distiller runs backbone + neck of each side once on a dummy batch
+    (:func:`~vkd_mmdet.models.utils.probe_neck_levels`: no gradients, eval mode, torch's random
+    stream untouched) and reads every output level's stride and width. **Levels pair by stride**:
+    a student and a teacher output of the same stride are distilled together, so necks of
+    different level counts pair on the strides they share (DINO Swin-L 5-scale, strides 4-64, over
+    DINO R50 4-scale, strides 8-64: four pairs). Paired levels of equal stride but different
+    spatial size (e.g. a different ``pad_size_divisor``) are an error on the first step, never a
+    resize.
+
     ``distill_losses`` maps a name to a feature-loss config. Every loss module takes
     ``(student (N, C_s, H, W), teacher (N, C_t, H, W), valid_mask (N, 1, H, W) or None)`` and
     returns a scalar (or a dict of named scalars, logged as ``loss_<name>_<key>_p<k>``). The
-    distiller builds one module per distilled level (its own projector per level) and reads one
-    extra key of each entry:
+    distiller builds one module per distilled level (its own projector per level), fills in
+    ``in_channels`` / ``out_channels`` from the probed widths where the config leaves them out
+    (a value it gives must match), and reads these extra keys of each entry:
 
-    - ``levels`` (list[int], optional): indices of the neck outputs to distil. Defaults to all.
+    - ``levels`` (list[int], optional): student neck output indices to distil, or
+    - ``strides`` (list[int], optional): strides (px) to distil. Without either: every stride
+      both necks have. A level or stride one side lacks is an error.
     - ``inputs`` (str, optional): what the loss consumes; defaults to the loss class's
       ``input_type`` attribute, else ``'fpn'`` (the protocol above, one module per level).
       ``'fpn_levels'``: one module called once with the lists of the levels' student features,
@@ -56,15 +68,13 @@ class DetectionDistiller(BaseDistiller):
       class logits (e.g. ``type='LogitKDLoss', inputs='roi_logits'``), logged as
       ``loss_<name>``.
 
-    Levels of student and teacher pair by index; a different count or spatial size is an error,
-    never a broadcast.
-
     Args:
         student (dict): mmdet detector config of the student (needs a neck), or
             ``dict(cfg_path='mmdet::...', **overrides)`` to take the ``model`` of a config file.
         teacher (dict): the same for the teacher.
         teacher_ckpt (str): path or URL of the teacher's weights.
-        distill_losses (dict[str, dict]): loss name -> loss config (+ ``levels``).
+        distill_losses (dict[str, dict]): loss name -> loss config (+ ``levels`` or
+            ``strides``, ``inputs``).
         teacher_ckpt_strict (bool): refuse missing / unexpected teacher keys. Defaults to True.
         teacher_ckpt_trusted (bool): allow a teacher checkpoint that needs full unpickling.
             Defaults to False.
@@ -84,9 +94,7 @@ class DetectionDistiller(BaseDistiller):
                     backbone=dict(depth=18), neck=dict(in_channels=[64, 128, 256, 512])),
                 teacher=dict(cfg_path='mmdet::faster_rcnn/faster-rcnn_r101_fpn_2x_coco.py'),
                 teacher_ckpt='https://download.openmmlab.com/...pth',
-                distill_losses=dict(
-                    vkd=dict(type='VkDLoss', in_channels=256, out_channels=256,
-                             loss_weight=1.0)))
+                distill_losses=dict(vkd=dict(type='VkDLoss', loss_weight=1.0)))
     """
 
     def __init__(self,
@@ -108,16 +116,19 @@ class DetectionDistiller(BaseDistiller):
             if getattr(model, 'neck', None) is None:
                 raise ValueError(f'DetectionDistiller: the `{key}` detector has no neck; feature '
                                  'distillation matches neck (FPN) outputs level by level')
-        num_levels = _check_level_counts(student, teacher)
+        with isolated_rng():
+            student_levels = probe_neck_levels(student_model, 'student')
+            teacher_levels = probe_neck_levels(teacher_model, 'teacher')
         super().__init__(student_model, teacher_model, teacher_ckpt, teacher_ckpt_strict,
                          teacher_ckpt_trusted, init_cfg, load_strict,
                          teacher_precision=teacher_precision)
         if not distill_losses:
             raise ValueError('DetectionDistiller: `distill_losses` is empty; give at least one '
-                             "loss, e.g. dict(vkd=dict(type='VkDLoss', in_channels=256, "
-                             'out_channels=256))')
+                             "loss, e.g. dict(vkd=dict(type='VkDLoss'))")
+        self.num_student_levels = len(student_levels)
+        self.student_strides = [level.stride for level in student_levels]
         self.distill_losses = nn.ModuleDict()
-        self.distill_levels: Dict[str, List[int]] = {}
+        self.distill_levels: Dict[str, List[LevelPair]] = {}
         self.distill_inputs: Dict[str, str] = {}
         with isolated_rng():
             for name, cfg in distill_losses.items():
@@ -132,19 +143,11 @@ class DetectionDistiller(BaseDistiller):
                     self.distill_levels[name] = []
                     self.distill_losses[name] = nn.ModuleList([MODELS.build(cfg)])
                     continue
-                levels = list(cfg.pop('levels', range(num_levels or 0)))
-                if not levels:
-                    raise ValueError(f'distill_losses.{name}.levels: give the neck output '
-                                     'indices to distil (the neck configs do not state '
-                                     '`num_outs`)')
-                if num_levels is not None and not all(0 <= lvl < num_levels for lvl in levels):
-                    raise ValueError(f'distill_losses.{name}.levels={levels}: the necks have '
-                                     f'{num_levels} outputs (indices 0..{num_levels - 1})')
-                _check_loss_channels(name, cfg, student, teacher)
-                self.distill_levels[name] = levels
-                copies = 1 if inputs == 'fpn_levels' else len(levels)
-                self.distill_losses[name] = nn.ModuleList(MODELS.build(copy.deepcopy(cfg))
-                                                          for _ in range(copies))
+                pairs = self.distill_levels[name] = pair_levels(
+                    name, cfg, student_levels, teacher_levels)
+                groups = [pairs] if inputs == 'fpn_levels' else [[pair] for pair in pairs]
+                self.distill_losses[name] = nn.ModuleList(
+                    MODELS.build(level_loss_cfg(name, cfg, group)) for group in groups)
 
     def forward(self,
                 inputs: Union[List[Tensor], Tensor],
@@ -198,31 +201,31 @@ class DetectionDistiller(BaseDistiller):
     def distill_loss(self, student_feats: Sequence[Tensor], teacher_feats: Sequence[Tensor],
                      batch_inputs: Tensor, data_samples: SampleList) -> Dict[str, Tensor]:
         """All FPN distillation losses, in float32 whatever the surrounding autocast."""
-        _check_levels_pair(student_feats, teacher_feats)
-        # FPN levels double their stride level by level: name them from the first one
-        # (a ratio per level would give tiny top levels, e.g. P6 and P7 of size 1, one name).
-        first = round(math.log2(batch_inputs.shape[-2] / student_feats[0].shape[2]))
-        names = [f'p{first + level}' for level in range(len(student_feats))]
-        masks = [padding_mask(data_samples, feat.shape[2:], 2**(first + level), feat.device)
-                 for level, feat in enumerate(student_feats)]
+        _check_levels_pair(self.distill_levels, self.num_student_levels, student_feats,
+                           teacher_feats)
+        # Each level's own stride: the top levels are not batch size / stride cells high.
+        masks = [padding_mask(data_samples, feat.shape[2:], stride, feat.device)
+                 for feat, stride in zip(student_feats, self.student_strides)]
         student_feats = [feat.float() for feat in student_feats]
         teacher_feats = [feat.float().detach() for feat in teacher_feats]
         losses = {}
         with torch.autocast(device_type=batch_inputs.device.type, enabled=False):
             for name, modules in self.distill_losses.items():
-                levels = self.distill_levels[name]
+                pairs = self.distill_levels[name]
                 if self.distill_inputs[name] == 'fpn_levels':
                     losses[f'loss_{name}'] = modules[0](
-                        [student_feats[lvl] for lvl in levels],
-                        [teacher_feats[lvl] for lvl in levels], [masks[lvl] for lvl in levels])
+                        [student_feats[pair.student] for pair in pairs],
+                        [teacher_feats[pair.teacher] for pair in pairs],
+                        [masks[pair.student] for pair in pairs])
                     continue
-                for level, module in zip(levels, modules):
-                    out = module(student_feats[level], teacher_feats[level], masks[level])
+                for pair, module in zip(pairs, modules):
+                    out = module(student_feats[pair.student], teacher_feats[pair.teacher],
+                                 masks[pair.student])
                     if isinstance(out, dict):
-                        losses.update({f'loss_{name}_{key}_{names[level]}': value
+                        losses.update({f'loss_{name}_{key}_{pair.name}': value
                                        for key, value in out.items()})
                     else:
-                        losses[f'loss_{name}_{names[level]}'] = out
+                        losses[f'loss_{name}_{pair.name}'] = out
         return losses
 
 
@@ -237,50 +240,22 @@ def capture_outputs(module: nn.Module):
         handle.remove()
 
 
-def _check_levels_pair(student_feats: Sequence[Tensor], teacher_feats: Sequence[Tensor]) -> None:
-    """Levels pair by index: same count, batch and spatial size, never a broadcast."""
-    if len(student_feats) != len(teacher_feats):
+def _check_levels_pair(distill_levels: Dict[str, List[LevelPair]], num_student_levels: int,
+                       student_feats: Sequence[Tensor], teacher_feats: Sequence[Tensor]) -> None:
+    """Paired levels agree in batch and spatial size: never a resize, never a broadcast."""
+    if len(student_feats) != num_student_levels:
         raise ValueError(f'DetectionDistiller: the student neck gives {len(student_feats)} '
-                         f'levels, the teacher neck {len(teacher_feats)}; they pair by index')
-    for level, (student, teacher) in enumerate(zip(student_feats, teacher_feats)):
+                         f'levels in training, {num_student_levels} when probed at build time')
+    for pair in {pair for pairs in distill_levels.values() for pair in pairs}:
+        student, teacher = student_feats[pair.student], teacher_feats[pair.teacher]
         if student.shape[0] != teacher.shape[0] or student.shape[2:] != teacher.shape[2:]:
             raise ValueError(
-                f'DetectionDistiller: level {level} student feature {tuple(student.shape)} and '
-                f'teacher feature {tuple(teacher.shape)} differ in batch or spatial size (same '
-                'input size and strides expected: check pad_size_divisor and batch_augments)')
-
-
-def _cfg_get(cfg: Union[dict, nn.Module], *keys: str):
-    """``cfg[k0][k1]...`` for a config dict, None when absent (or for a built module)."""
-    for key in keys:
-        if not isinstance(cfg, dict) or key not in cfg:
-            return None
-        cfg = cfg[key]
-    return cfg
+                f'DetectionDistiller: stride {pair.stride} student feature (level '
+                f'{pair.student}) {tuple(student.shape)} and teacher feature (level '
+                f'{pair.teacher}) {tuple(teacher.shape)} differ in batch or spatial size (same '
+                'input size expected: check pad_size_divisor and batch_augments)')
 
 
 def _loss_input_type(cfg: dict) -> str:
     """The ``input_type`` class attribute of the loss ``cfg`` builds, ``'fpn'`` by default."""
-    loss_type = cfg.get('type')
-    loss_cls = loss_type if isinstance(loss_type, type) else MODELS.get(loss_type)
-    return getattr(loss_cls, 'input_type', 'fpn')
-
-
-def _check_level_counts(student: dict, teacher: dict) -> Optional[int]:
-    student_levels = _cfg_get(student, 'neck', 'num_outs')
-    teacher_levels = _cfg_get(teacher, 'neck', 'num_outs')
-    if student_levels is not None and teacher_levels is not None \
-            and student_levels != teacher_levels:
-        raise ValueError(f'DetectionDistiller: student.neck.num_outs={student_levels} but '
-                         f'teacher.neck.num_outs={teacher_levels}; levels pair by index')
-    return student_levels if student_levels is not None else teacher_levels
-
-
-def _check_loss_channels(name: str, cfg: dict, student: dict, teacher: dict) -> None:
-    for side, key in ((student, 'in_channels'), (teacher, 'out_channels')):
-        neck_channels = _cfg_get(side, 'neck', 'out_channels')
-        if key in cfg and neck_channels is not None and cfg[key] != neck_channels:
-            who = 'student' if side is student else 'teacher'
-            raise ValueError(f'distill_losses.{name}.{key}={cfg[key]} but '
-                             f'{who}.neck.out_channels={neck_channels}')
-
+    return getattr(loss_class(cfg), 'input_type', 'fpn')
