@@ -119,3 +119,22 @@ def _check_student_recipe_param_groups(model, optim_wrapper, student_cfg_path: s
     projectors = [param for module in model.modules() if isinstance(module, OrthogonalProjector)
                   for param in module.parameters()]
     assert projectors and all(ours[id(param)][1] == 0 for param in projectors)
+
+
+def test_rtmdet_config_keeps_the_student_recipe_hooks():
+    """EMAHook and PipelineSwitchHook exactly as mmdet's RTMDet-tiny config has them (a config
+    cannot append to its base's list, so ours restates them), then ours."""
+    cfg = Config.fromfile(osp.join(CONFIG_DIR, 'rtmdet_l_tiny.py'))
+    packaged = Config.fromfile(osp.join(get_installed_path('mmdet'), '.mim', 'configs',
+                                        'rtmdet', 'rtmdet_tiny_8xb32-300e_coco.py'))
+    assert _unscoped(cfg.custom_hooks[:2]) == _unscoped(packaged.custom_hooks)
+    assert [hook['type'] for hook in cfg.custom_hooks[2:]] == ['ExportStudentHook', 'RNGStateHook']
+
+
+def _unscoped(node):
+    """``node`` without the ``_scope_`` keys mmengine adds to what a ``mmdet::`` base defines."""
+    if isinstance(node, dict):
+        return {key: _unscoped(value) for key, value in node.items() if key != '_scope_'}
+    if isinstance(node, (list, tuple)):
+        return [_unscoped(value) for value in node]
+    return node
