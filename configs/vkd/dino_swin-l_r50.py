@@ -11,8 +11,10 @@
 _base_ = ['mmdet::dino/dino-4scale_r50_8xb2-12e_coco.py']
 custom_imports = dict(imports=['vkd_mmdet'], allow_failed_imports=False)
 # Training ends by exporting the student as a plain mmdet model to <work_dir>/student;
-# checkpoints keep the RNG states, so --resume continues the random streams.
-custom_hooks = [dict(type='ExportStudentHook'), dict(type='RNGStateHook')]
+# checkpoints keep the RNG states, so --resume continues the random streams; an optimizer that
+# decays the orthogonal projectors is refused before the first iteration, on every rank.
+custom_hooks = [dict(type='ExportStudentHook'), dict(type='RNGStateHook'),
+                dict(type='ProjectorDecayCheckHook')]
 
 teacher_ckpt = 'https://download.openmmlab.com/mmdetection/v3.0/dino/dino-5scale_swin-l_8xb2-12e_coco/dino-5scale_swin-l_8xb2-12e_coco_20230228_072924-a654145f.pth'
 model = dict(
@@ -23,9 +25,10 @@ model = dict(
     teacher_ckpt=teacher_ckpt,
     distill_losses=dict(vkd=dict(type='VkDLoss', loss_weight=4.0)))
 
-# Orthogonal projectors never take weight decay (it drags them back to their initialisation);
-# the student recipe's backbone rule is kept.
-optim_wrapper = dict(paramwise_cfg=dict(custom_keys={'projector': dict(decay_mult=0.0)}))
+# Orthogonal projectors never take weight decay (it drags them back to their initialisation).
+# The key matches OrthogonalProjector's `raw_weight` alone; the student recipe's backbone rule is
+# kept.
+optim_wrapper = dict(paramwise_cfg=dict(custom_keys={'projector.raw_weight': dict(decay_mult=0.0)}))
 # A fixed seed (with RNGStateHook) makes `--resume` bit-exact: the sampler and data-worker seeds
 # are built before the checkpoint is read. Change it per run if you average over seeds.
 randomness = dict(seed=0)

@@ -10,8 +10,10 @@
 _base_ = ['mmdet::mask_rcnn/mask-rcnn_r50_fpn_2x_coco.py']
 custom_imports = dict(imports=['vkd_mmdet'], allow_failed_imports=False)
 # Training ends by exporting the student as a plain mmdet model to <work_dir>/student;
-# checkpoints keep the RNG states, so --resume continues the random streams.
-custom_hooks = [dict(type='ExportStudentHook'), dict(type='RNGStateHook')]
+# checkpoints keep the RNG states, so --resume continues the random streams; an optimizer that
+# decays the orthogonal projectors is refused before the first iteration, on every rank.
+custom_hooks = [dict(type='ExportStudentHook'), dict(type='RNGStateHook'),
+                dict(type='ProjectorDecayCheckHook')]
 
 teacher_ckpt = 'https://download.openmmlab.com/mmdetection/v2.0/mask_rcnn/mask_rcnn_r101_fpn_2x_coco/mask_rcnn_r101_fpn_2x_coco_bbox_mAP-0.408__segm_mAP-0.366_20200505_071027-14b391c7.pth'
 model = dict(
@@ -23,7 +25,8 @@ model = dict(
     distill_losses=dict(vkd=dict(type='VkDLoss', loss_weight=1.0)))
 
 # Orthogonal projectors never take weight decay (it drags them back to their initialisation).
-optim_wrapper = dict(paramwise_cfg=dict(custom_keys={'projector': dict(decay_mult=0.0)}))
+# The key matches OrthogonalProjector's `raw_weight` alone: the student keeps its own rules.
+optim_wrapper = dict(paramwise_cfg=dict(custom_keys={'projector.raw_weight': dict(decay_mult=0.0)}))
 # A fixed seed (with RNGStateHook) makes `--resume` bit-exact: the sampler and data-worker seeds
 # are built before the checkpoint is read. Change it per run if you average over seeds.
 randomness = dict(seed=0)

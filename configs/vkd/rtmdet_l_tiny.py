@@ -12,7 +12,8 @@ _base_ = ['mmdet::rtmdet/rtmdet_tiny_8xb32-300e_coco.py']
 custom_imports = dict(imports=['vkd_mmdet'], allow_failed_imports=False)
 # The student recipe's EMAHook and PipelineSwitchHook (switch_epoch = 300 - 20), then ours:
 # training ends by exporting the student as a plain mmdet model to <work_dir>/student;
-# checkpoints keep the RNG states, so --resume continues the random streams.
+# checkpoints keep the RNG states, so --resume continues the random streams; an optimizer that
+# decays the orthogonal projectors is refused before the first iteration, on every rank.
 custom_hooks = [
     dict(type='EMAHook', ema_type='ExpMomentumEMA', momentum=0.0002, update_buffers=True,
          priority=49),
@@ -20,6 +21,7 @@ custom_hooks = [
          switch_pipeline={{_base_.train_pipeline_stage2}}),
     dict(type='ExportStudentHook'),
     dict(type='RNGStateHook'),
+    dict(type='ProjectorDecayCheckHook'),
 ]
 
 teacher_ckpt = 'https://download.openmmlab.com/mmdetection/v3.0/rtmdet/rtmdet_l_8xb32-300e_coco/rtmdet_l_8xb32-300e_coco_20220719_112030-5a0be7c4.pth'
@@ -32,7 +34,8 @@ model = dict(
     distill_losses=dict(vkd=dict(type='VkDLoss', loss_weight=1.0)))
 
 # Orthogonal projectors never take weight decay (it drags them back to their initialisation).
-optim_wrapper = dict(paramwise_cfg=dict(custom_keys={'projector': dict(decay_mult=0.0)}))
+# The key matches OrthogonalProjector's `raw_weight` alone: the student keeps its own rules.
+optim_wrapper = dict(paramwise_cfg=dict(custom_keys={'projector.raw_weight': dict(decay_mult=0.0)}))
 # A fixed seed (with RNGStateHook) makes `--resume` bit-exact: the sampler and data-worker seeds
 # are built before the checkpoint is read. Change it per run if you average over seeds.
 randomness = dict(seed=0)

@@ -128,7 +128,8 @@ def test_rtmdet_config_keeps_the_student_recipe_hooks():
     packaged = Config.fromfile(osp.join(get_installed_path('mmdet'), '.mim', 'configs',
                                         'rtmdet', 'rtmdet_tiny_8xb32-300e_coco.py'))
     assert _unscoped(cfg.custom_hooks[:2]) == _unscoped(packaged.custom_hooks)
-    assert [hook['type'] for hook in cfg.custom_hooks[2:]] == ['ExportStudentHook', 'RNGStateHook']
+    assert [hook['type'] for hook in cfg.custom_hooks[2:]] == ['ExportStudentHook', 'RNGStateHook',
+                                                        'ProjectorDecayCheckHook']
 
 
 def _unscoped(node):
