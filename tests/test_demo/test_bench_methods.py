@@ -9,21 +9,9 @@ REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, osp.join(REPO, 'tools'))
 import bench_methods  # noqa: E402
 
+from .tiny_pipelines import TINY_PIPELINES  # noqa: E402
+
 DEMO = osp.join(REPO, 'configs', 'demo')
-TINY = """
-img_scale = (64, 64)
-_train = [dict(type='LoadImageFromFile'), dict(type='LoadAnnotations', with_bbox=True),
-          dict(type='Resize', scale=img_scale, keep_ratio=True), dict(type='PackDetInputs')]
-_test = [dict(type='LoadImageFromFile'), dict(type='Resize', scale=img_scale, keep_ratio=True),
-         dict(type='LoadAnnotations', with_bbox=True),
-         dict(type='PackDetInputs', meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape',
-                                               'scale_factor'))]
-train_dataloader = dict(batch_size=2, num_workers=0, persistent_workers=False,
-                        dataset=dict(pipeline=_train))
-val_dataloader = dict(batch_size=4, num_workers=0, persistent_workers=False,
-                      dataset=dict(pipeline=_test))
-test_dataloader = val_dataloader
-"""
 # Every prediction is kept so that COCO evaluation has results after a few iterations.
 KEEP = {'fcos': 'dict(score_thr=0.0, max_per_img=20)',
         'faster-rcnn': 'dict(rcnn=dict(score_thr=0.0, max_per_img=20))'}
@@ -40,7 +28,7 @@ def _tiny_configs(config_dir):
         keep = KEEP['fcos' if 'fcos' in name else 'faster-rcnn']
         model = (f'model = dict(test_cfg={keep})' if name.startswith(('teacher', 'student'))
                  else f'model = dict(student=dict(test_cfg={keep}))')
-        (config_dir / name).write_text(f"_base_ = ['{DEMO}/{name}']\n{TINY}{model}\n")
+        (config_dir / name).write_text(f"_base_ = ['{DEMO}/{name}']\n{TINY_PIPELINES}{model}\n")
 
 
 @pytest.fixture(scope='module')
