@@ -126,8 +126,10 @@ def run_frozen_teacher(teacher: nn.Module, forward: Callable[[Tensor], Sequence[
         teacher.to(memory_format=memory_format)
     if inputs.dim() == 4:
         inputs = inputs.contiguous(memory_format=memory_format)
-    with torch.inference_mode(), torch.autocast(device_type, dtype=dtype,
-                                                enabled=precision != 'fp32'):
+    # fp32: autocast switched off; torch < 2.2 refuses float32 as a CPU autocast dtype even then.
+    reduced = precision != 'fp32'
+    with torch.inference_mode(), torch.autocast(device_type, dtype=dtype if reduced else None,
+                                                enabled=reduced):
         outputs = forward(inputs)
     return _for_losses(outputs)
 
