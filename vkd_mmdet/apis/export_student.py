@@ -4,7 +4,6 @@ The export is what users deploy: ``mmdet.apis.init_detector(config, checkpoint)`
 process that never imports ``vkd_mmdet`` (no plugin types, no ``custom_imports``), and torch's
 safe loader (``weights_only=True``) reads the checkpoint.
 """
-import contextlib
 import copy
 import os
 import os.path as osp
@@ -17,7 +16,7 @@ from mmengine.config import Config
 from mmengine.registry import Registry
 from mmengine.runner.checkpoint import CheckpointLoader
 
-from ..utils.checkpoint import is_local, trusted_checkpoints
+from ..utils.checkpoint import trusted_if_local
 from ..utils.model_cfg import resolve_model_cfg
 
 STUDENT_PREFIX = 'student.'
@@ -159,7 +158,7 @@ def export_student(config: Union[str, Config],
         name = f'{stem}_student'
     student_cfg = student_config(cfg)
     # A local training checkpoint is the user's own (as for --resume); an URL keeps the safe loader.
-    with trusted_checkpoints() if is_local(checkpoint) else contextlib.nullcontext():
+    with trusted_if_local(checkpoint):
         loaded = CheckpointLoader.load_checkpoint(checkpoint, map_location='cpu')
     os.makedirs(out_dir, exist_ok=True)
     cfg_path = osp.join(out_dir, f'{name}.py')

@@ -98,6 +98,11 @@ def trusted_checkpoints() -> Iterator[None]:
         _TRUSTED.reset(token)
 
 
+def trusted_if_local(filename: str) -> contextlib.AbstractContextManager:
+    """:func:`trusted_checkpoints` for a local file (the user's own run), nothing for an URL."""
+    return trusted_checkpoints() if is_local(filename) else contextlib.nullcontext()
+
+
 def is_local(filename: str) -> bool:
     """Whether ``filename`` is a plain path (no ``scheme://``)."""
     return re.match(r'^[a-zA-Z][a-zA-Z0-9+.-]*://', filename) is None
@@ -280,8 +285,7 @@ def _trust_local_files(method: Callable) -> Callable:
 
     @functools.wraps(method)
     def wrapper(self, filename: str, *args, **kwargs):
-        context = trusted_checkpoints() if is_local(filename) else contextlib.nullcontext()
-        with context:
+        with trusted_if_local(filename):
             return method(self, filename, *args, **kwargs)
 
     wrapper.__vkd_trusted__ = True
