@@ -44,7 +44,7 @@ TOOLS = osp.dirname(osp.abspath(__file__))
 sys.path.insert(0, TOOLS)
 sys.path.insert(0, osp.join(TOOLS, 'analysis'))
 import run_demo  # noqa: E402
-from methods_report import methods_table, sweep_table  # noqa: E402
+from methods_report import grad_norm_table, methods_table, sweep_table  # noqa: E402
 
 CONFIG_DIR = run_demo.CONFIG_DIR
 
@@ -56,6 +56,7 @@ class Row(NamedTuple):
     label: str
     config: str
     weights: str  # 'paper' (published), 'ours', or what it inherits
+    options: Optional[dict] = None  # config overrides of the row (the VkD diagnosis variants)
 
 
 class Proxy(NamedTuple):
@@ -95,9 +96,33 @@ ROWS: List[Row] = [
     Row('nd', 'faster-rcnn', 'ND', 'nd' + _TWO, 'paper (KD++: 1.5)'),
     Row('kdpp', 'faster-rcnn', 'KD++', 'kdpp' + _TWO, 'paper (ND 1.5, KL 1)'),
 ]
+# VkD's diagnosis (--diagnosis, docs/vkd_diagnosis.md): one change each to the VkD row, compared
+# with the leaderboard's rows of DIAGNOSIS_REFERENCE (same seeds, their runs reused).
+_VKD = 'model.distill_losses.vkd.'
+DIAGNOSIS_ROWS: List[Row] = [
+    # smooth-L1 (beta 1) of standardised features is ~0.5 x MSE: weight 6 is PKD's 6 x MSE / 2.
+    Row('vkd-w6', 'fcos', "VkD at PKD's loss scale", 'vkd' + _ONE, '6',
+        {_VKD + 'loss_weight': 6.0}),
+    Row('vkd-linear-w6', 'fcos', "VkD: free linear projector, PKD's loss scale",
+        'vkd-linear' + _ONE, '6', {_VKD + 'loss_weight': 6.0}),
+    # beta 4, weight 16: the same 2 x d^2 as beta 1, weight 4 below |d| = 1, quadratic up to 4.
+    Row('vkd-beta4', 'fcos', 'VkD: smooth-L1 beta 4 (MSE-like, same scale)', 'vkd' + _ONE,
+        '16 (beta 4)', {_VKD + 'beta': 4.0, _VKD + 'loss_weight': 16.0}),
+    Row('vkd-plr10', 'fcos', 'VkD: projector learning rate x10', 'vkd' + _ONE, "VkD's (4)",
+        {'optim_wrapper.paramwise_cfg.custom_keys': {
+            'projector.raw_weight': dict(decay_mult=0.0, lr_mult=10.0)}}),
+    Row('vkd-p3p4', 'fcos', 'VkD: P3-P4 only (no P5)', 'vkd' + _ONE, "VkD's (4)",
+        {_VKD + 'strides': [8, 16]}),
+    Row('vkd-padstats', 'fcos', 'VkD: statistics and mean over the padding too', 'vkd' + _ONE,
+        "VkD's (4)", {_VKD + 'ignore_padding': False}),
+]
+# The gradient norms each feature method sends into the student (seed 0, first and last 50
+# iterations), by DistillGradNormHook: it leaves the training run unchanged.
+GRAD_NORM_HOOK = dict(type='DistillGradNormHook', ranges=[[0, 50], [-50, 0]])
 # Issue 19's feature methods: what --sweep-weights tunes unless --rows says otherwise.
 SWEEP_ROWS = ('vkd', 'fitnet', 'cwd', 'pkd', 'srd', 'diffkd', 'rtk')
 CENTER_ROWS = ('nd', 'kdpp')  # rows that need the teacher's class centres
+DIAGNOSIS_REFERENCE = ('student', *SWEEP_ROWS, 'vkd-linear')
 ND_CONFIG = 'nd' + _TWO
 
 
@@ -127,12 +152,17 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--tune-fraction', type=float, default=0.2,
                         help='share of the training images held out as the tune split')
     parser.add_argument('--weights-from', help="a sweep.json: run each row at its best factor")
+    parser.add_argument('--diagnosis', action='store_true',
+                        help="VkD's diagnosis: DIAGNOSIS_ROWS and the reference rows on the val "
+                        'split, and every feature method once with DistillGradNormHook')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='overrides applied to every config (teachers, students)')
     run_demo.add_data_args(parser)
     args = parser.parse_args(argv)
     if args.sweep_weights and args.weights_from:
         parser.error('--sweep-weights tunes, --weights-from reports tuned weights: give one')
+    if args.diagnosis and (args.sweep_weights or args.weights_from):
+        parser.error('--diagnosis runs at the shipped weights: no --sweep-weights/--weights-from')
     return args
 
 
@@ -188,6 +218,24 @@ def class_centers(args: argparse.Namespace, teacher: dict, split: str, out: str)
     subprocess.run(command, check=True)
     with open(stamp, 'w') as f:
         json.dump(settings, f)
+    return out
+
+
+GRAD_SUFFIX = '+grad-norms'
+
+
+def grad_norm_tasks(tasks: List[dict], seed: int) -> List[dict]:
+    """``seed``'s run of every feature method of ``tasks`` again, with ``GRAD_NORM_HOOK``."""
+    out = []
+    for task in tasks:
+        proxy, key, factor = task['row']
+        if key not in SWEEP_ROWS or task['seed'] != seed:
+            continue
+        hooks = list(Config.fromfile(task['config']).get('custom_hooks', []))
+        options = dict(task['cfg_options'], custom_hooks=hooks + [GRAD_NORM_HOOK])
+        out.append(dict(task, row=(proxy, key + GRAD_SUFFIX, factor), cfg_options=options,
+                        name=task['name'] + GRAD_SUFFIX,
+                        work_dir=task['work_dir'].replace(f'_s{seed}', f'_grad-norms_s{seed}')))
     return out
 
 
@@ -268,9 +316,13 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
         make_tune_split(data_root, args.tune_fraction)
     options = run_demo._with_data_root(args.cfg_options, data_root, split)
     teacher_options = run_demo._with_data_root(args.cfg_options, data_root)
-    default_rows = SWEEP_ROWS if args.sweep_weights else [r.key for r in ROWS]
+    if args.diagnosis:
+        args.proxies = ['fcos']
+        default_rows = [*DIAGNOSIS_REFERENCE, *(r.key for r in DIAGNOSIS_ROWS)]
+    else:
+        default_rows = SWEEP_ROWS if args.sweep_weights else [r.key for r in ROWS]
     wanted = {'student', *(args.rows or default_rows)}
-    rows = [r for r in ROWS if r.key in wanted and r.proxy in args.proxies]
+    rows = [r for r in ROWS + DIAGNOSIS_ROWS if r.key in wanted and r.proxy in args.proxies]
     factors = args.sweep_factors if args.sweep_weights else [1.0]
     tuned = {}
     if args.weights_from:
@@ -311,6 +363,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
                     task_options.update(weight_options(cfg(row.config), factor))
                 if row.key in CENTER_ROWS:
                     task_options.update(run_options)
+                task_options.update(row.options or {})
                 suffix = '' if factor == 1.0 else f'_x{factor:g}'
                 tasks.append(dict(
                     row=(row.proxy, row.key, factor), config=cfg(row.config),
@@ -320,6 +373,8 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
                     cfg_options=task_options,
                     teacher_ckpt=None if row.key == 'student' else
                     teachers[row.proxy]['checkpoint']))
+    if args.diagnosis:
+        tasks += grad_norm_tasks(tasks, args.seeds[0])
     records = run_all(tasks, args.jobs, args.threads, args.reuse_runs)
     wall_time = time.perf_counter() - start
     results = dict(teachers=teachers, runs=records, wall_time=wall_time, split=split)
@@ -330,11 +385,16 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
         results['best'] = best
         with open(osp.join(out_dir, 'sweep.json'), 'w') as f:
             json.dump(results, f, indent=1)
+    elif args.diagnosis:
+        table = methods_table(rows, records, teachers, PROXIES, {}) + '\n' + grad_norm_table(
+            [r for r in records if r['row'][1].endswith(GRAD_SUFFIX)], records, rows)
+        with open(osp.join(out_dir, 'diagnosis.json'), 'w') as f:
+            json.dump(results, f, indent=1)
     else:
         table = methods_table(rows, records, teachers, PROXIES, tuned)
         with open(osp.join(out_dir, 'results.json'), 'w') as f:
             json.dump(results, f, indent=1)
-    with open(osp.join(out_dir, 'methods.md'), 'w') as f:
+    with open(osp.join(out_dir, 'diagnosis.md' if args.diagnosis else 'methods.md'), 'w') as f:
         f.write(table)
     if args.markdown:
         os.makedirs(osp.dirname(osp.abspath(args.markdown)), exist_ok=True)

@@ -122,3 +122,36 @@ def test_sweep_picks_the_best_tune_ap_per_row():
     table, best = sweep_table(rows, records, {'fcos': dict(AP=0.12)})
     assert best == {'fcos/vkd': 2.5, 'fcos/pkd': 1.0}  # a tie goes to the factor nearest 1
     assert '| VkD | 5.0 | 4.0 | 6.0 | x2.5 |' in table
+
+
+def test_diagnosis_runs_its_variants_and_measures_gradient_norms(tmp_path):
+    import numpy as np
+    (tmp_path / 'configs').mkdir()
+    _tiny_configs(tmp_path / 'configs')
+    argv = ['--work-dir', str(tmp_path / 'work'), '--demo-work-dir', str(tmp_path / 'demo'),
+            '--data-root', str(tmp_path / 'data'), '--config-dir', str(tmp_path / 'configs'),
+            '--num-train', '6', '--num-val', '4', '--image-size', '48', '64',
+            '--teacher-iters', '2', '--student-iters', '2', '--seeds', '0', '--jobs', '2',
+            '--diagnosis', '--rows', 'vkd', 'vkd-w6', 'vkd-padstats']
+    results = bench_methods.main(argv)
+    runs = {r['row'][1]: r for r in results['runs']}
+    assert set(runs) == {'student', 'vkd', 'vkd-w6', 'vkd-padstats', 'vkd+grad-norms'}
+    assert runs['vkd-w6']['options']['model.distill_losses.vkd.loss_weight'] == 6.0
+    assert runs['vkd-padstats']['options']['model.distill_losses.vkd.ignore_padding'] is False
+    measured = runs['vkd+grad-norms']
+    assert measured['options']['custom_hooks'][-1] == bench_methods.GRAD_NORM_HOOK
+    # The hook leaves training alone: the measured run scores what the plain run scores.
+    assert measured['AP'] == runs['vkd']['AP']
+    log_dir = osp.dirname(osp.dirname(measured['scalars']))
+    with open(osp.join(log_dir, 'grad_norms.json')) as f:
+        history = json.load(f)
+    assert [h['iter'] for h in history] == [0, 1]  # 2 iterations: all of them are measured
+    table = (tmp_path / 'work' / 'val' / 'diagnosis.md').read_text()
+    line = next(x for x in table.splitlines() if x.startswith('| VkD | ') and '‖' not in x
+                and x.count('|') == 8)
+    cells = [c.strip() for c in line.split('|')[1:-1]]
+    assert cells[1:3] == [f'{history[0]["distill"]:.3g}', f'{history[1]["distill"]:.3g}']
+    ratio = [h['distill'] / h['task'] for h in history]
+    assert cells[3:5] == [f'{np.mean(ratio[:1]):.2f}', f'{np.mean(ratio[1:]):.2f}']
+    assert cells[5:] == [f'{100 * measured["AP"]:.1f}'] * 2
+    assert "| VkD at PKD's loss scale |" in table

@@ -3,6 +3,8 @@
 A record (one training run, ``tools/run_demo.py``'s ``train``) holds ``AP``, ``AP50``, ``seed``,
 ``train_time`` and ``row``: ``(proxy, row key, loss-weight factor)``.
 """
+import json
+import os.path as osp
 from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
@@ -86,3 +88,28 @@ def sweep_table(rows: Sequence, records: List[dict],
             out.append(f'| {row.label} | ' + ' | '.join(cells) + f' | x{choice:g} |')
         out.append('')
     return '\n'.join(out), best
+
+
+def grad_norm_table(measured: List[dict], records: List[dict], rows: Sequence) -> str:
+    """Gradient norms ``DistillGradNormHook`` wrote for each run of ``measured`` (first and last
+    50 iterations, means): the distillation term's alone, and its ratio to the task loss's, both
+    with respect to the student's backbone and neck; and the run's AP beside the AP of the same
+    run without the hook (the hook must not change training: the two are equal)."""
+    labels = {(r.proxy, r.key): r.label for r in rows}
+    out = ['| method | ‖g distill‖ first 50 | last 50 | ‖g distill‖ / ‖g task‖ first 50 | '
+           'last 50 | AP with hook | AP without |', '|---|---:|---:|---:|---:|---:|---:|']
+    for run in measured:
+        proxy, key = run['row'][0], run['row'][1].split('+')[0]
+        log_dir = osp.dirname(osp.dirname(run['scalars']))
+        with open(osp.join(log_dir, 'grad_norms.json')) as f:
+            history = json.load(f)
+        middle = (history[0]['iter'] + history[-1]['iter']) / 2
+        halves = [[h for h in history if (h['iter'] < middle) == first] for first in (1, 0)]
+        norm = [np.mean([h['distill'] for h in half]) for half in halves]
+        ratio = [np.mean([h['distill'] / h['task'] for h in half]) for half in halves]
+        plain = next((r['AP'] for r in records if tuple(r['row']) ==
+                      (proxy, key, run['row'][2]) and r['seed'] == run['seed']), float('nan'))
+        out.append(f'| {labels.get((proxy, key), key)} | {norm[0]:.3g} | {norm[1]:.3g} | '
+                   f'{ratio[0]:.2f} | {ratio[1]:.2f} | {100 * run["AP"]:.1f} | '
+                   f'{100 * plain:.1f} |')
+    return '\n'.join(out) + '\n'
