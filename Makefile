@@ -8,7 +8,8 @@ COMPAT_VENV ?= .venv-compat
 COMPAT_STAMP := $(COMPAT_VENV)/.vkd_install_stamp
 PYTEST_ARGS ?=
 
-.PHONY: install test install-compat test-compat lint demo bench-accuracy bench-methods bench
+.PHONY: install test install-compat test-compat lint demo bench-accuracy bench-methods \
+	bench-methods-tuned bench-diagnosis bench
 
 $(STAMP): requirements/pinned.txt setup.py tools/install_env.sh
 	STACK=main VENV=$(VENV) bash tools/install_env.sh
@@ -43,11 +44,22 @@ bench-accuracy: $(STAMP)
 
 # Leaderboard (docs/methods.md): every method and VkD's ablations on the demo's FCOS pair, VkD /
 # ND / KD++ on a CPU Faster R-CNN pair, 3 seeds, 2 runs in parallel (tools/bench_methods.py; make
-# demo's teacher is reused, finished runs too). Weight tuning on the held-out tune split:
-#   $(PY) tools/bench_methods.py --sweep-weights --reuse-runs
-#   $(PY) tools/bench_methods.py --weights-from work_dirs/bench_methods/tune/sweep.json ...
+# demo's teacher is reused, finished runs too).
 bench-methods: $(STAMP)
 	$(PY) tools/bench_methods.py --seeds 0 1 2 --jobs 2 --reuse-runs --markdown docs/methods.md
+
+# The tuned-weights section of docs/methods.md: every feature method's loss weight swept on the
+# held-out tune split (never the val split), then each at its best factor on val, 3 seeds.
+bench-methods-tuned: $(STAMP)
+	$(PY) tools/bench_methods.py --sweep-weights --jobs 2 --reuse-runs
+	$(PY) tools/bench_methods.py --weights-from work_dirs/bench_methods/tune/sweep.json \
+		--rows vkd fitnet cwd pkd srd diffkd rtk --seeds 0 1 2 --jobs 2 --reuse-runs \
+		--markdown docs/methods.md
+
+# VkD's diagnosis (docs/vkd_diagnosis.md): its variants on val, 3 seeds, and the gradient norms of
+# every feature method; tables into work_dirs/bench_methods/val/diagnosis.md.
+bench-diagnosis: $(STAMP)
+	$(PY) tools/bench_methods.py --diagnosis --seeds 0 1 2 --jobs 2 --reuse-runs
 
 # Cost of distillation (docs/benchmark.md): projector maps, then distillation step vs student
 # step + teacher forward for the Faster R-CNN and RetinaNet VkD configs (2 images 512x512).

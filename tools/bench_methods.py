@@ -377,39 +377,90 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
         tasks += grad_norm_tasks(tasks, args.seeds[0])
     records = run_all(tasks, args.jobs, args.threads, args.reuse_runs)
     wall_time = time.perf_counter() - start
-    results = dict(teachers=teachers, runs=records, wall_time=wall_time, split=split)
+    results = dict(teachers=teachers, runs=records, wall_time=wall_time, split=split,
+                   command=command_line(argv))
     out_dir = osp.join(args.work_dir, split)
     os.makedirs(out_dir, exist_ok=True)
     if args.sweep_weights:
-        table, best = sweep_table(rows, records, teachers)
-        results['best'] = best
-        with open(osp.join(out_dir, 'sweep.json'), 'w') as f:
-            json.dump(results, f, indent=1)
+        name = 'sweep'
+        table, results['best'] = sweep_table(rows, records, teachers)
     elif args.diagnosis:
+        name = 'diagnosis'
         table = methods_table(rows, records, teachers, PROXIES, {}) + '\n' + grad_norm_table(
             [r for r in records if r['row'][1].endswith(GRAD_SUFFIX)], records, rows)
-        with open(osp.join(out_dir, 'diagnosis.json'), 'w') as f:
-            json.dump(results, f, indent=1)
     else:
+        name = 'methods_tuned' if tuned else 'methods'
         table = methods_table(rows, records, teachers, PROXIES, tuned)
-        with open(osp.join(out_dir, 'results.json'), 'w') as f:
-            json.dump(results, f, indent=1)
-    with open(osp.join(out_dir, 'diagnosis.md' if args.diagnosis else 'methods.md'), 'w') as f:
+    with open(osp.join(out_dir, f'{name}.json'), 'w') as f:
+        json.dump(results, f, indent=1)
+    with open(osp.join(out_dir, f'{name}.md'), 'w') as f:
         f.write(table)
     if args.markdown:
         os.makedirs(osp.dirname(osp.abspath(args.markdown)), exist_ok=True)
-        with open(args.markdown, 'w') as f:
-            f.write(page(args, argv, table, teachers, wall_time))
+        if tuned:
+            text = tuned_section(args, argv, table, wall_time)
+        else:
+            text = page(args, argv, table, teachers, wall_time)
+        write_page(args.markdown, text, section=bool(tuned))
     print(table)
     print(f'total wall time {wall_time / 60:.1f} min')
     return results
 
 
+def command_line(argv: Optional[Sequence[str]]) -> str:
+    return 'python tools/bench_methods.py ' + shlex.join(
+        sys.argv[1:] if argv is None else list(argv))
+
+
+TUNED_BEGIN, TUNED_END = '<!-- tuned-weights:begin -->', '<!-- tuned-weights:end -->'
+
+
+def write_page(path: str, text: str, section: bool) -> None:
+    """Write the page at ``path``. The tuned-weights run (``section``) replaces only its section
+    of the page; the paper-weights run rewrites the page and keeps that section."""
+    old = ''
+    if osp.isfile(path):
+        with open(path) as f:
+            old = f.read()
+    kept = old[old.index(TUNED_BEGIN):old.index(TUNED_END) + len(TUNED_END)] \
+        if TUNED_BEGIN in old and TUNED_END in old else ''
+    if section:
+        new = f'{TUNED_BEGIN}\n{text}\n{TUNED_END}'
+        text = old.replace(kept, new) if kept else old.rstrip('\n') + '\n\n' + new + '\n'
+    elif kept:
+        text = text.rstrip('\n') + '\n\n' + kept + '\n'
+    with open(path, 'w') as f:
+        f.write(text)
+
+
+def tuned_section(args: argparse.Namespace, argv: Optional[Sequence[str]], table: str,
+                  wall_time: float) -> str:
+    """The page's tuned-weights section: the sweep (its command, its table) and the table of the
+    best factors on the val split."""
+    with open(args.weights_from) as f:
+        sweep = json.load(f)
+    sweep_md = osp.join(osp.dirname(args.weights_from), 'sweep.md')
+    with open(sweep_md) as f:
+        sweep_text = f.read()
+    factors = ', '.join(f'{x:g}' for x in sorted({r['row'][2] for r in sweep['runs']
+                                                   if r['row'][1] != 'student'}))
+    return (f'## Tuned loss weights\n\n'
+            f'Tuned on the tune split, never on val: {100 * args.tune_fraction:.0f} % of the '
+            f'training images held out (seeded) as its evaluation set, the student trained on '
+            f'the rest; each method\'s loss weights scaled by {factors}'
+            f' (the same budget for every method), seed 0, '
+            f'{sweep["wall_time"] / 60:.0f} min:\n\n'
+            f'    {sweep.get("command", "python tools/bench_methods.py --sweep-weights")}\n\n'
+            f'{sweep_text}\n'
+            f'Each method at its best factor (a factor of 1 reuses the paper-weights run), on '
+            f'the val split, seeds {args.seeds}, {wall_time / 60:.0f} min:\n\n'
+            f'    {command_line(argv)}\n\n{table}')
+
+
 def page(args: argparse.Namespace, argv: Optional[Sequence[str]], table: str, teachers: dict,
          wall_time: float) -> str:
     """The markdown page: setting, command, table."""
-    command = 'python tools/bench_methods.py ' + shlex.join(
-        sys.argv[1:] if argv is None else list(argv))
+    command = command_line(argv)
     load = ', '.join(f'{x:.1f}' for x in os.getloadavg())
     teacher_text = '; '.join(f'{PROXIES[p].label}: teacher {100 * t["AP"]:.1f} AP '
                              f'({args.teacher_iters} iterations, seed 0)'

@@ -155,3 +155,18 @@ def test_diagnosis_runs_its_variants_and_measures_gradient_norms(tmp_path):
     assert cells[3:5] == [f'{np.mean(ratio[:1]):.2f}', f'{np.mean(ratio[1:]):.2f}']
     assert cells[5:] == [f'{100 * measured["AP"]:.1f}'] * 2
     assert "| VkD at PKD's loss scale |" in table
+
+
+def test_tuned_section_survives_the_paper_run_and_is_replaced_by_the_next_tuned_run(tmp_path):
+    path = str(tmp_path / 'methods.md')
+    bench_methods.write_page(path, '# page 1\n| paper 1 |\n', section=False)
+    bench_methods.write_page(path, '## tuned 1', section=True)
+    bench_methods.write_page(path, '# page 2\n| paper 2 |\n', section=False)
+    text = (tmp_path / 'methods.md').read_text()
+    assert text.startswith('# page 2\n| paper 2 |\n') and 'page 1' not in text
+    assert text.count(bench_methods.TUNED_BEGIN) == 1 and '## tuned 1' in text
+    bench_methods.write_page(path, '## tuned 2', section=True)
+    text = (tmp_path / 'methods.md').read_text()
+    assert '## tuned 2' in text and 'tuned 1' not in text and '| paper 2 |' in text
+    assert text.index(bench_methods.TUNED_BEGIN) < text.index('## tuned 2') < \
+        text.index(bench_methods.TUNED_END)
