@@ -398,9 +398,9 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     if args.markdown:
         os.makedirs(osp.dirname(osp.abspath(args.markdown)), exist_ok=True)
         if tuned:
-            text = tuned_section(args, argv, table, wall_time)
+            text = tuned_section(args, argv, table, records)
         else:
-            text = page(args, argv, table, teachers, wall_time)
+            text = page(args, argv, table, teachers, wall_time, records)
         write_page(args.markdown, text, section=bool(tuned))
     print(table)
     print(f'total wall time {wall_time / 60:.1f} min')
@@ -433,8 +433,16 @@ def write_page(path: str, text: str, section: bool) -> None:
         f.write(text)
 
 
+def run_minutes(records: Sequence[dict], jobs: int) -> str:
+    """What training ``records`` from scratch costs: the sum of their own wall times, and that
+    shared among ``jobs`` parallel runs (reused runs count with the time they took)."""
+    total = sum(r['wall_time'] for r in records) / 60
+    return (f'{len(records)} runs, {total:.0f} run-minutes (about {total / jobs:.0f} min at '
+            f'{jobs} in parallel)')
+
+
 def tuned_section(args: argparse.Namespace, argv: Optional[Sequence[str]], table: str,
-                  wall_time: float) -> str:
+                  records: Sequence[dict]) -> str:
     """The page's tuned-weights section: the sweep (its command, its table) and the table of the
     best factors on the val split."""
     with open(args.weights_from) as f:
@@ -449,16 +457,16 @@ def tuned_section(args: argparse.Namespace, argv: Optional[Sequence[str]], table
             f'training images held out (seeded) as its evaluation set, the student trained on '
             f'the rest; each method\'s loss weights scaled by {factors}'
             f' (the same budget for every method), seed 0, '
-            f'{sweep["wall_time"] / 60:.0f} min:\n\n'
+            f'{run_minutes(sweep["runs"], args.jobs)}:\n\n'
             f'    {sweep.get("command", "python tools/bench_methods.py --sweep-weights")}\n\n'
             f'{sweep_text}\n'
             f'Each method at its best factor (a factor of 1 reuses the paper-weights run), on '
-            f'the val split, seeds {args.seeds}, {wall_time / 60:.0f} min:\n\n'
+            f'the val split, seeds {args.seeds}, {run_minutes(records, args.jobs)}:\n\n'
             f'    {command_line(argv)}\n\n{table}')
 
 
 def page(args: argparse.Namespace, argv: Optional[Sequence[str]], table: str, teachers: dict,
-         wall_time: float) -> str:
+         wall_time: float, records: Sequence[dict]) -> str:
     """The markdown page: setting, command, table."""
     command = command_line(argv)
     load = ', '.join(f'{x:.1f}' for x in os.getloadavg())
@@ -478,8 +486,9 @@ def page(args: argparse.Namespace, argv: Optional[Sequence[str]], table: str, te
             f'mean gain / (teacher AP - mean student AP); time: training iterations (data '
             f'loading included, validation excluded) relative to the student alone of the same '
             f'proxy. {args.jobs} runs in parallel, {args.threads} torch thread(s) each, '
-            f'{os.cpu_count()} CPU(s) seen, load average at the end {load}. Total run time '
-            f'{wall_time / 60:.1f} min (cached runs and teachers not re-trained).\n\n{table}')
+            f'{os.cpu_count()} CPU(s) seen, load average at the end {load}. This invocation: '
+            f'{wall_time / 60:.1f} min (reused runs and cached teachers not re-trained); the '
+            f'table from scratch, teachers aside: {run_minutes(records, args.jobs)}.\n\n{table}')
 
 
 if __name__ == '__main__':
