@@ -11,20 +11,18 @@ from .checkpoint_mismatch import (
     install_named_checkpoint_errors,
     refuse_mismatched_state_dict,
 )
-from .configs_dir import configs_dir
-from .model_cfg import build_model, load_model_cfg, resolve_model_cfg
-from .runner_setup import (
-    add_common_args,
+from .common_args import add_common_args, parse_common_args
+from .config_edits import (
     enable_amp,
     enable_auto_scale_lr,
     enable_visualization,
-    find_resumable_checkpoint,
-    is_complete_checkpoint,
-    parse_common_args,
     set_work_dir,
     setup_launcher,
     setup_resume,
 )
+from .configs_dir import configs_dir
+from .model_cfg import build_model, load_model_cfg, resolve_model_cfg
+from .resumable_checkpoint import find_resumable_checkpoint, is_complete_checkpoint
 
 __all__ = [
     'CheckpointMismatchError', 'UnsafeCheckpointError', 'install_named_checkpoint_errors',
