@@ -7,8 +7,12 @@ from pathlib import Path
 import pytest
 from mmengine.registry import init_default_scope
 
-from vkd_mmdet.datasets import CLASSES, make_synthetic_coco
-from vkd_mmdet.testing import save_random_checkpoint, tiny_detector_cfg
+from vkd_mmdet.testing import (
+    CLASSES,
+    make_synthetic_coco,
+    save_random_checkpoint,
+    tiny_detector_cfg,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 RETINANET = 'retinanet/retinanet_r50_fpn_1x_coco.py'

@@ -14,9 +14,13 @@ from mmengine.hooks import CheckpointHook
 from mmengine.registry import init_default_scope
 from test_tools.conftest import CONFIG, NO_VAL, student_state, tool_main
 
-from vkd_mmdet.datasets import CLASSES, make_synthetic_coco
 from vkd_mmdet.engine.hooks import RNGStateHook
-from vkd_mmdet.testing import save_random_checkpoint, tiny_detector_cfg
+from vkd_mmdet.testing import (
+    CLASSES,
+    make_synthetic_coco,
+    save_random_checkpoint,
+    tiny_detector_cfg,
+)
 
 DRAWS = {
     'python': lambda: [random.random() for _ in range(3)] + [random.gauss(0, 1)],

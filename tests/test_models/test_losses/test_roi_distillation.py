@@ -14,9 +14,13 @@ from mmdet.testing import demo_mm_inputs
 from mmengine.registry import init_default_scope
 from mmengine.runner import set_random_seed
 
-from vkd_mmdet.datasets.synthetic_coco import CLASSES, make_synthetic_coco
 from vkd_mmdet.models.distillers.roi_distillation import capture_student_rois, teacher_roi_outputs
-from vkd_mmdet.testing import save_random_checkpoint, tiny_detector_cfg
+from vkd_mmdet.testing import (
+    CLASSES,
+    make_synthetic_coco,
+    save_random_checkpoint,
+    tiny_detector_cfg,
+)
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 FASTER = 'faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py'
