@@ -15,8 +15,8 @@ from mmengine.logging import MessageHub
 from mmengine.optim import build_optim_wrapper
 from mmpretrain.registry import MODELS
 from test_cls_configs import ROOT, build, tiny_config
-from tiny_classifiers import IMG, NUM_CLASSES, batch
 
+from vkd_mmdet.testing.tiny_classifiers import IMG, NUM_CLASSES, batch
 from vkd_mmdet.utils import resolve_model_cfg
 
 CONFIG = osp.join(ROOT, 'configs', 'vkd_cls', 'kdpp_resnet18_resnet34_in1k.py')
