@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 from mmengine.registry import init_default_scope
+from tool_scripts import load_tool
 
 from vkd_mmdet.testing import (
     CLASSES,
@@ -133,13 +134,8 @@ def run_python(args, timeout=120, **kwargs) -> subprocess.CompletedProcess:
 
 
 def tool_main(name: str):
-    """``tools/<name>.py``'s ``main`` (the tools are scripts, not a package)."""
-    import importlib.util
-    path = REPO / 'tools' / f'{name}.py'
-    spec = importlib.util.spec_from_file_location(f'vkd_tools_{name}', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.main
+    """``tools/<name>.py``'s ``main``."""
+    return load_tool(f'{name}.py').main
 
 
 def student_state(checkpoint: str) -> dict:
