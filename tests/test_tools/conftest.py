@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 from mmengine.registry import init_default_scope
 from tool_scripts import load_tool
 
@@ -139,7 +140,16 @@ def tool_main(name: str):
 
 
 def student_state(checkpoint: str) -> dict:
-    import torch
     state = torch.load(checkpoint, map_location='cpu', weights_only=False)['state_dict']
     return {k[len('student.'):]: v for k, v in state.items() if k.startswith('student.')}
+
+
+def assert_resumed_like_uninterrupted(resumed: dict, uninterrupted: dict, at_resume: dict) -> None:
+    """The resumed run's student equals the uninterrupted run's (to 1e-6: the same arithmetic in
+    the same order), and the iterations after the resume point did change it (``at_resume``:
+    the student the resumed run started from), so that the comparison is not vacuous."""
+    assert resumed.keys() == uninterrupted.keys()
+    assert any(not torch.equal(at_resume[k], uninterrupted[k]) for k in uninterrupted)
+    for key, value in uninterrupted.items():
+        torch.testing.assert_close(resumed[key], value, rtol=0, atol=1e-6, msg=key)
 
