@@ -1,5 +1,5 @@
 """Utilities below the models: safe checkpoint loading, refusing another model's checkpoint,
-config set-up shared by the tools."""
+config set-up shared by the tools, the random generators' states."""
 from .checkpoint import (
     UnsafeCheckpointError,
     load_teacher_checkpoint,
@@ -23,6 +23,7 @@ from .config_edits import (
 from .configs_dir import configs_dir
 from .model_cfg import build_model, load_model_cfg, resolve_model_cfg
 from .resumable_checkpoint import find_resumable_checkpoint, is_complete_checkpoint
+from .rng_states import get_rng_states, set_rng_states
 
 __all__ = [
     'CheckpointMismatchError', 'UnsafeCheckpointError', 'install_named_checkpoint_errors',
@@ -30,5 +31,5 @@ __all__ = [
     'build_model', 'load_model_cfg', 'resolve_model_cfg',
     'add_common_args', 'configs_dir', 'enable_amp', 'enable_auto_scale_lr', 'enable_visualization',
     'find_resumable_checkpoint', 'is_complete_checkpoint', 'parse_common_args', 'set_work_dir',
-    'setup_launcher', 'setup_resume'
+    'setup_launcher', 'setup_resume', 'get_rng_states', 'set_rng_states'
 ]
