@@ -1,9 +1,10 @@
 """The package's import graph: no circle, and no import from a lower layer to a higher one.
 
-Layers, lowest first: ``utils`` (checkpoints, model configs, tool set-up) <- ``models`` <- ``apis``
-(the functions behind the tools) <- ``engine`` (runner hooks and wrappers: thin adapters over the
-layers below, e.g. ``ExportStudentHook`` over ``apis.export_student``) <- ``testing`` (tiny models
-and data for tests, demos and benchmarks). ``vkd_mmdet/__init__.py`` imports them all.
+Layers, lowest first: ``utils`` (checkpoints, model configs, tool set-up, RNG states) <- ``models``
+<- ``apis`` (the functions behind the tools) <- ``engine`` (runner hooks and wrappers: thin adapters
+over the layers below, e.g. ``ExportStudentHook`` over ``apis.export_student``, and over mmengine's
+undocumented runner state, ``engine.runner_internals``) <- ``testing`` (tiny models and data for
+tests, demos and benchmarks). ``vkd_mmdet/__init__.py`` imports all but ``testing``.
 """
 import ast
 import sys
