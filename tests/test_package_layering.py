@@ -1,12 +1,15 @@
 """The package's import graph: no circle, and no import from a lower layer to a higher one.
 
-Layers, lowest first: ``utils`` (checkpoints, model configs, tool set-up) <- ``models`` <- ``apis``
-(the functions behind the tools) <- ``engine`` (runner hooks and wrappers: thin adapters over the
-layers below, e.g. ``ExportStudentHook`` over ``apis.export_student``) <- ``testing`` (tiny models
-and data for tests, demos and benchmarks). ``vkd_mmdet/__init__.py`` imports them all.
+Layers, lowest first: ``utils`` (checkpoints, model configs, tool set-up, RNG states) <- ``models``
+<- ``apis`` (the functions behind the tools) <- ``engine`` (runner hooks and wrappers: thin adapters
+over the layers below, e.g. ``ExportStudentHook`` over ``apis.export_student``, and over mmengine's
+undocumented runner state, ``engine.runner_internals``) <- ``testing`` (tiny models and data for
+tests, demos and benchmarks). ``vkd_mmdet/__init__.py`` imports all but ``testing``.
 """
 import ast
+import sys
 from pathlib import Path
+from types import ModuleType
 from typing import Dict, Set
 
 import pytest
@@ -108,3 +111,15 @@ def test_the_walk_reports_an_upward_or_deferred_import(source):
 
 def test_the_walk_reports_a_circle():
     assert _circle({'vkd_mmdet.a': {'vkd_mmdet.b'}, 'vkd_mmdet.b': {'vkd_mmdet.a'}})
+
+
+def test_each_subpackage_attribute_is_that_subpackage():
+    # `import vkd_mmdet.utils as u` reads the attribute `utils` of the package: a star import in
+    # vkd_mmdet/__init__.py that re-binds it (e.g. to vkd_mmdet.models.utils) hands out another
+    # package under the name.
+    import vkd_mmdet
+    import vkd_mmdet.utils as utils
+    assert utils is sys.modules['vkd_mmdet.utils']
+    aliases = {name: module.__name__ for name, module in vars(vkd_mmdet).items()
+               if isinstance(module, ModuleType) and module.__name__ != f'vkd_mmdet.{name}'}
+    assert not aliases, f'attributes of vkd_mmdet naming another module: {aliases}'

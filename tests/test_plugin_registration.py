@@ -1,5 +1,5 @@
 """`import vkd_mmdet` adds to mmdet's registries (``vkd_mmdet.classification`` to mmpretrain's) and
-replaces nothing; it never imports mmpretrain."""
+replaces nothing; neither it nor ``vkd_mmdet.testing`` imports mmpretrain."""
 import json
 import subprocess
 import sys
@@ -45,8 +45,9 @@ def test_import_registers_our_modules_and_overrides_none_of_mmdets():
 def test_import_vkd_mmdet_leaves_mmpretrain_unimported():
     # A fresh interpreter: this test process may have imported mmpretrain already. (Building
     # from mmdet's registry imports all of mmdet.models, whose ReID preprocessor tries
-    # `import mmpretrain` itself: that is mmdet's, so the probe only reads the registry.)
-    probe = ('import sys, vkd_mmdet; from mmdet.registry import MODELS; '
+    # `import mmpretrain` itself: that is mmdet's, so the probe only reads the registry.) The
+    # detection tests' helpers neither: the classifiers' sit in vkd_mmdet.testing.tiny_classifiers.
+    probe = ('import sys, vkd_mmdet, vkd_mmdet.testing; from mmdet.registry import MODELS; '
              "assert 'DetectionDistiller' in MODELS.module_dict; "
              "print(sorted(m for m in sys.modules if m.split('.')[0] in ('mmpretrain', 'timm')))")
     out = subprocess.run([sys.executable, '-c', probe], check=True, capture_output=True,

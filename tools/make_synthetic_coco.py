@@ -1,4 +1,4 @@
-"""Write the seeded synthetic COCO-format shapes set (see vkd_mmdet.datasets.synthetic_coco).
+"""Write the seeded synthetic COCO-format shapes set (see vkd_mmdet.testing.synthetic_coco).
 
 Example::
 
@@ -7,7 +7,7 @@ Example::
 import argparse
 import json
 
-from vkd_mmdet.datasets import coco_summary, make_synthetic_coco
+from vkd_mmdet.testing import coco_summary, make_synthetic_coco
 
 
 def parse_args() -> argparse.Namespace:

@@ -2,7 +2,7 @@
 
     python tools/run_demo.py [--work-dir work_dirs/demo] [--seeds 0 1 2] [--markdown FILE]
 
-1. writes the seeded synthetic COCO set (``vkd_mmdet.datasets.make_synthetic_coco``; reused when
+1. writes the seeded synthetic COCO set (``vkd_mmdet.testing.make_synthetic_coco``; reused when
    it exists with the same arguments);
 2. trains the teacher (``configs/demo/teacher_*.py``) and saves its weights as a plain state
    dict, ``<work-dir>/teacher/teacher.pth`` (reused by later runs with the same settings);
@@ -29,7 +29,7 @@ import torch
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
-from vkd_mmdet.datasets import make_synthetic_coco
+from vkd_mmdet.testing import make_synthetic_coco
 
 sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), 'analysis'))
 from demo_report import markdown_table, per_seed_table, plot, read_scalars, report, summarise

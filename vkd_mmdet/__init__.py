@@ -13,8 +13,13 @@ install_safe_checkpoint_loading()
 # A distiller's mismatch error from resume / load_from names the checkpoint file.
 install_named_checkpoint_errors()
 
-from .engine import *  # noqa: E402,F403
-from .models import *  # noqa: E402,F403
+# The classes, from the leaf packages' ``__all__``: ``vkd_mmdet.models`` has none, so a star
+# import of it would bind its sub-packages here too, ``models.utils`` over ``vkd_mmdet.utils``.
+from .engine.hooks import *  # noqa: E402,F403
+from .engine.optim_wrappers import *  # noqa: E402,F403
+from .models.distillers import *  # noqa: E402,F403
+from .models.losses import *  # noqa: E402,F403
+from .models.projectors import *  # noqa: E402,F403
 from .version import __version__  # noqa: E402
 
 __all__ = ['__version__']

@@ -11,6 +11,7 @@ from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
 from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
+from tool_scripts import load_tool
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, osp.join(REPO, 'tools'))
@@ -117,7 +118,7 @@ def test_teacher_checkpoint_is_a_plain_state_dict_and_is_reused(demo_run):
 
 
 def test_vis_features_on_the_distilled_demo_student(demo_run, tmp_path):
-    vis_features = _load_tool('analysis/vis_features.py')
+    vis_features = load_tool('analysis/vis_features.py')
     run_dir, _, _, cfgs = demo_run
     config = tmp_path / 'vkd_vis.py'
     config.write_text(f"_base_ = ['{cfgs['vkd']}']\n"
@@ -151,14 +152,6 @@ def test_vis_features_on_the_distilled_demo_student(demo_run, tmp_path):
             expected.append(((z[0] * z[1]).sum(0) / (z[0].norm(dim=0) * z[1].norm(dim=0)))
                             .mean().item())
     assert cosines == pytest.approx(expected, abs=1e-4)
-
-
-def _load_tool(relative):
-    import importlib.util
-    spec = importlib.util.spec_from_file_location('tool', osp.join(REPO, 'tools', relative))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_data_options_reach_the_generator_and_the_teacher_cache_key(tmp_path):

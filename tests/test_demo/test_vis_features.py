@@ -1,15 +1,9 @@
-import importlib.util
-import os.path as osp
-
 import numpy as np
 import pytest
 import torch
+from tool_scripts import load_tool
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-_spec = importlib.util.spec_from_file_location(
-    'vis_features', osp.join(REPO, 'tools', 'analysis', 'vis_features.py'))
-vis_features = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(vis_features)
+vis_features = load_tool('analysis/vis_features.py')
 
 
 def test_principal_components_match_numpy_eigendecomposition():

@@ -5,10 +5,16 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 from mmengine.registry import init_default_scope
+from tool_scripts import load_tool
 
-from vkd_mmdet.datasets import CLASSES, make_synthetic_coco
-from vkd_mmdet.testing import save_random_checkpoint, tiny_detector_cfg
+from vkd_mmdet.testing import (
+    CLASSES,
+    make_synthetic_coco,
+    save_random_checkpoint,
+    tiny_detector_cfg,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 RETINANET = 'retinanet/retinanet_r50_fpn_1x_coco.py'
@@ -129,17 +135,21 @@ def run_python(args, timeout=120, **kwargs) -> subprocess.CompletedProcess:
 
 
 def tool_main(name: str):
-    """``tools/<name>.py``'s ``main`` (the tools are scripts, not a package)."""
-    import importlib.util
-    path = REPO / 'tools' / f'{name}.py'
-    spec = importlib.util.spec_from_file_location(f'vkd_tools_{name}', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.main
+    """``tools/<name>.py``'s ``main``."""
+    return load_tool(f'{name}.py').main
 
 
 def student_state(checkpoint: str) -> dict:
-    import torch
     state = torch.load(checkpoint, map_location='cpu', weights_only=False)['state_dict']
     return {k[len('student.'):]: v for k, v in state.items() if k.startswith('student.')}
+
+
+def assert_resumed_like_uninterrupted(resumed: dict, uninterrupted: dict, at_resume: dict) -> None:
+    """The resumed run's student equals the uninterrupted run's (to 1e-6: the same arithmetic in
+    the same order), and the iterations after the resume point did change it (``at_resume``:
+    the student the resumed run started from), so that the comparison is not vacuous."""
+    assert resumed.keys() == uninterrupted.keys()
+    assert any(not torch.equal(at_resume[k], uninterrupted[k]) for k in uninterrupted)
+    for key, value in uninterrupted.items():
+        torch.testing.assert_close(resumed[key], value, rtol=0, atol=1e-6, msg=key)
 

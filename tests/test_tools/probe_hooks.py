@@ -59,10 +59,6 @@ class HangAfterIterHook(Hook):
         self.at_iter = at_iter
         self.marker = marker
 
-    def _record_neck(self, module, _args, out) -> None:
-        if module.training:  # not the validation that ends the run
-            self.record['neck_dtypes'].add(str(out[0].dtype))
-
     def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None) -> None:
         if runner.iter + 1 == self.at_iter:
             with open(self.marker, 'w') as f:

@@ -19,7 +19,15 @@ from mmengine.runner.checkpoint import find_latest_checkpoint
 
 from vkd_mmdet.utils import CheckpointMismatchError, find_resumable_checkpoint
 
-from .conftest import NO_VAL, REPO, probe_config, student_state, subprocess_env, tool_main
+from .conftest import (
+    NO_VAL,
+    REPO,
+    assert_resumed_like_uninterrupted,
+    probe_config,
+    student_state,
+    subprocess_env,
+    tool_main,
+)
 
 NO_EXPORT = 'custom_hooks=[]'
 
@@ -75,12 +83,8 @@ def test_killed_run_resumes_to_the_uninterrupted_result(tiny_run, tmp_path, one_
                                  '--cfg-options', NO_EXPORT, *NO_VAL,
                                  'experiment_name=resume_after_kill'])
     assert runner.iter == 4
-    resumed = student_state(str(work_dir / 'iter_4.pth'))
-    after_3 = student_state(str(work_dir / 'iter_3.pth'))
-    assert resumed.keys() == full.keys()
-    assert any(not torch.equal(after_3[k], full[k]) for k in full)  # iteration 4 did train
-    for key, value in full.items():
-        torch.testing.assert_close(resumed[key], value, rtol=0, atol=1e-6, msg=key)
+    assert_resumed_like_uninterrupted(student_state(str(work_dir / 'iter_4.pth')), full,
+                                      student_state(str(work_dir / 'iter_3.pth')))
 
 
 def test_resume_refuses_another_methods_checkpoint(tiny_run, tmp_path):

@@ -9,7 +9,7 @@ from mmdet.registry import MODELS
 from mmengine.config import Config
 from mmengine.runner import load_checkpoint
 
-from vkd_mmdet.datasets import CLASSES
+from vkd_mmdet.testing import CLASSES
 from vkd_mmdet.utils import trusted_checkpoints
 
 from .conftest import run_python, student_state, tool_main

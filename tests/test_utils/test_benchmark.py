@@ -1,4 +1,5 @@
 """vkd_mmdet.utils.benchmark: interleaved rounds, warm-up excluded, peaks of known allocations."""
+import statistics
 import time
 
 import pytest
@@ -23,25 +24,28 @@ def test_peak_memory_sees_a_known_allocation_and_nothing_else():
 
 
 def test_rounds_interleave_the_steps_and_time_only_the_timed_rounds():
+    # Each step sleeps longer in every round (round r: (r + 1) * base seconds), so a time can
+    # only be reported for its own round or a later one: sleep never returns early.
     calls = []
 
-    def sleeper(name, seconds):
+    def sleeper(name, base):
         def step():
             calls.append(name)
-            time.sleep(seconds)
+            time.sleep(base * calls.count(name))
         return step
 
+    warmup, iters = 2, 3
     results = interleaved_measurements(
-        dict(short=sleeper('short', 0.01), long=sleeper('long', 0.05)), iters=3, warmup=2,
-        memory=PeakMemory(CPU), verbose=False)
-    assert calls == ['short', 'long'] * 5
-    for name, seconds in (('short', 0.01), ('long', 0.05)):
-        result = results[name]
-        assert len(result['times_s']) == 3
-        assert min(result['times_s']) >= seconds  # sleep never returns early
-        assert result['median_s'] == sorted(result['times_s'])[1]
-        assert result['spread_s'] == pytest.approx(max(result['times_s']) - min(result['times_s']))
-    assert results['long']['median_s'] > results['short']['median_s']
+        dict(short=sleeper('short', 0.01), long=sleeper('long', 0.03)), iters=iters,
+        warmup=warmup, memory=PeakMemory(CPU), verbose=False)
+    assert calls == ['short', 'long'] * (warmup + iters)
+    for name, base in (('short', 0.01), ('long', 0.03)):
+        times = results[name]['times_s']
+        assert len(times) == iters
+        for k, elapsed in enumerate(times):  # the timed rounds, in order, warm-up excluded
+            assert elapsed >= base * (warmup + k + 1), (name, k, elapsed)
+        assert results[name]['median_s'] == statistics.median(times)
+        assert results[name]['spread_s'] == pytest.approx(max(times) - min(times))
 
 
 def test_no_timed_round_is_an_error():

@@ -1,5 +1,5 @@
 """Utilities below the models: safe checkpoint loading, refusing another model's checkpoint,
-config set-up shared by the tools."""
+config set-up shared by the tools, the random generators' states."""
 from .checkpoint import (
     UnsafeCheckpointError,
     load_teacher_checkpoint,
@@ -11,20 +11,19 @@ from .checkpoint_mismatch import (
     install_named_checkpoint_errors,
     refuse_mismatched_state_dict,
 )
-from .configs_dir import configs_dir
-from .model_cfg import build_model, load_model_cfg, resolve_model_cfg
-from .runner_setup import (
-    add_common_args,
+from .common_args import add_common_args, parse_common_args
+from .config_edits import (
     enable_amp,
     enable_auto_scale_lr,
     enable_visualization,
-    find_resumable_checkpoint,
-    is_complete_checkpoint,
-    parse_common_args,
     set_work_dir,
     setup_launcher,
     setup_resume,
 )
+from .configs_dir import configs_dir
+from .model_cfg import build_model, load_model_cfg, resolve_model_cfg
+from .resumable_checkpoint import find_resumable_checkpoint, is_complete_checkpoint
+from .rng_states import get_rng_states, set_rng_states
 
 __all__ = [
     'CheckpointMismatchError', 'UnsafeCheckpointError', 'install_named_checkpoint_errors',
@@ -32,5 +31,5 @@ __all__ = [
     'build_model', 'load_model_cfg', 'resolve_model_cfg',
     'add_common_args', 'configs_dir', 'enable_amp', 'enable_auto_scale_lr', 'enable_visualization',
     'find_resumable_checkpoint', 'is_complete_checkpoint', 'parse_common_args', 'set_work_dir',
-    'setup_launcher', 'setup_resume'
+    'setup_launcher', 'setup_resume', 'get_rng_states', 'set_rng_states'
 ]

@@ -12,11 +12,23 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from mmengine.hooks import CheckpointHook
 from mmengine.registry import init_default_scope
-from test_tools.conftest import CONFIG, NO_VAL, student_state, tool_main
+from test_tools.conftest import (
+    CONFIG,
+    NO_VAL,
+    assert_resumed_like_uninterrupted,
+    student_state,
+    tool_main,
+)
+from toy_runner import toy_runner
 
-from vkd_mmdet.datasets import CLASSES, make_synthetic_coco
 from vkd_mmdet.engine.hooks import RNGStateHook
-from vkd_mmdet.testing import save_random_checkpoint, tiny_detector_cfg
+from vkd_mmdet.testing import (
+    CLASSES,
+    make_synthetic_coco,
+    save_random_checkpoint,
+    tiny_detector_cfg,
+)
+from vkd_mmdet.utils import get_rng_states, set_rng_states
 
 DRAWS = {
     'python': lambda: [random.random() for _ in range(3)] + [random.gauss(0, 1)],
@@ -38,9 +50,10 @@ def _draw_all() -> dict:
     return {name: draw() for name, draw in DRAWS.items()}
 
 
-def _runner(resume: bool, seed: int = 0, loop=None) -> SimpleNamespace:
+def _runner(resume: bool, seed: int = 0) -> SimpleNamespace:
+    """What the hook reads of a runner; its train loop is an epoch loop's (nothing replayed)."""
     return SimpleNamespace(_resume=resume, seed=seed, logger=mock.Mock(), hooks=[],
-                           train_loop=loop or SimpleNamespace(iter=0), epoch=0, iter=0)
+                           train_loop=SimpleNamespace(iter=0), epoch=0, iter=0)
 
 
 def _saved_checkpoint(tmp_path) -> dict:
@@ -53,10 +66,10 @@ def _saved_checkpoint(tmp_path) -> dict:
 
 @pytest.mark.parametrize('name', sorted(DRAWS))
 def test_state_round_trip_per_generator(name):
-    state = RNGStateHook.get_state()
+    state = get_rng_states()
     expected = DRAWS[name]()
     DRAWS[name]()  # the generator moved on
-    RNGStateHook.set_state(state)
+    set_rng_states(state)
     assert DRAWS[name]() == expected
 
 
@@ -76,22 +89,21 @@ def test_round_trip_through_a_safe_loaded_checkpoint(tmp_path):
 
 
 def test_iter_loop_restores_after_the_replayed_batches(tmp_path):
-    checkpoint = _saved_checkpoint(tmp_path)
-    expected = _draw_all()
+    """On mmengine's IterBasedTrainLoop, resumed at iteration 2 of 4: the loop reads the two
+    trained samples again (drawing random numbers), then the uninterrupted run's draws follow."""
+    def train(name, hooks, **resume):
+        runner = toy_runner(tmp_path / name, custom_hooks=hooks, **resume)
+        runner.train()
+        return runner.train_dataloader.dataset.reads, runner.model.linear.weight.detach()
 
-    def batches():  # a data pipeline that draws random numbers, as RandomFlip does
-        while True:
-            yield np.random.rand()
-
-    loop = SimpleNamespace(iter=3, dataloader_iterator=batches())
-    inner = loop.dataloader_iterator
-    hook, runner = RNGStateHook(), _runner(resume=True, loop=loop)
-    hook.after_load_checkpoint(runner, checkpoint)
-    hook.before_train_epoch(runner)
-    for _ in range(3):  # what IterBasedTrainLoop does to skip the trained batches
-        next(loop.dataloader_iterator)
-    assert loop.dataloader_iterator is inner  # the wrapper stepped aside
-    assert _draw_all() == expected
+    full_reads, full_weight = train('full', [RNGStateHook()])
+    checkpoint = dict(resume=True, load_from=str(tmp_path / 'full' / 'iter_2.pth'))
+    reads, weight = train('resumed', [RNGStateHook()], **checkpoint)
+    plain_reads, _ = train('resumed_without_hook', [], **checkpoint)
+    assert [index for index, _ in reads] == [0, 1, 2, 3]  # two replayed, two trained
+    assert reads[2:] == full_reads[2:]
+    assert torch.equal(weight, full_weight)
+    assert plain_reads[2:] != full_reads[2:]  # the seeded streams restart: other draws
 
 
 def test_load_from_does_not_restore(tmp_path):
@@ -123,9 +135,9 @@ def test_resume_warns_when_it_cannot_be_exact(tmp_path, case):
 
 def test_validation_leaves_the_training_streams_alone():
     hook, runner = RNGStateHook(), _runner(resume=False)
-    state = RNGStateHook.get_state()
+    state = get_rng_states()
     expected = _draw_all()
-    RNGStateHook.set_state(state)
+    set_rng_states(state)
     hook.before_val(runner)
     _draw_all()  # validation draws (a DataLoader iterator draws a base seed, for one)
     hook.after_val(runner)
@@ -238,12 +250,8 @@ def test_resume_of_random_training_is_exact_with_the_hook_only(random_training, 
     _train(random_training['plain'], tmp_path / 'resumed_without_hook', resume=half)
     resumed = student_state(str(tmp_path / 'resumed' / 'iter_4.pth'))
     resumed_without_hook = student_state(str(tmp_path / 'resumed_without_hook' / 'iter_4.pth'))
-    after_2 = student_state(half)
 
-    assert resumed.keys() == full.keys()
-    assert any(not torch.equal(after_2[k], full[k]) for k in full)  # iterations 3-4 trained
-    for key, value in full.items():
-        torch.testing.assert_close(resumed[key], value, rtol=0, atol=1e-6, msg=key)
+    assert_resumed_like_uninterrupted(resumed, full, student_state(half))
     # Without the hook the resumed run samples other anchors and RoIs (torch's stream restarts
     # from the seed; numpy's flips coincide: only the replayed data loading draws from it): its
     # student differs (measured: 1.4e-4 at most after two iterations; 0 with the hook).

@@ -5,7 +5,10 @@ import torch
 from mmengine.optim import OptimWrapper
 from mmengine.registry import init_default_scope
 from mmpretrain.registry import MODELS
-from tiny_classifiers import (
+
+import vkd_mmdet.classification  # noqa: F401 (registers the mmpretrain modules)
+from vkd_mmdet.models.distillers.classifier_distiller import renormalize
+from vkd_mmdet.testing.tiny_classifiers import (
     IMG,
     NUM_CLASSES,
     batch,
@@ -14,9 +17,6 @@ from tiny_classifiers import (
     tiny_resnet,
     tiny_timm_teacher,
 )
-
-import vkd_mmdet.classification  # noqa: F401 (registers the mmpretrain modules)
-from vkd_mmdet.models.distillers.classifier_distiller import renormalize
 
 MIXUP = dict(augments=[dict(type='Mixup', alpha=0.8), dict(type='CutMix', alpha=1.0)])
 PRE = dict(num_classes=NUM_CLASSES, mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375],

@@ -15,11 +15,17 @@ from mmengine.logging import MessageHub
 from mmengine.optim import build_optim_wrapper
 from mmengine.registry import init_default_scope
 from mmpretrain.registry import MODELS
-from tiny_classifiers import IMG, NUM_CLASSES, TINY_VIT, batch, save_random_checkpoint
 from torch.nn.modules.batchnorm import _BatchNorm
 
 import vkd_mmdet.classification  # noqa: F401 (registers the mmpretrain modules)
 from vkd_mmdet.models.projectors import OrthogonalProjector
+from vkd_mmdet.testing.tiny_classifiers import (
+    IMG,
+    NUM_CLASSES,
+    TINY_VIT,
+    batch,
+    save_random_checkpoint,
+)
 from vkd_mmdet.utils import resolve_model_cfg
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))

@@ -2,9 +2,9 @@ import pytest
 import torch
 from mmengine.registry import init_default_scope
 from mmpretrain.registry import MODELS
-from tiny_classifiers import IMG, NUM_CLASSES, tiny_deit
 
 import vkd_mmdet.classification  # noqa: F401 (registers the mmpretrain modules)
+from vkd_mmdet.testing.tiny_classifiers import IMG, NUM_CLASSES, tiny_deit
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 vs a hand computation, interrupted and resumed), then one train step of
 configs/vkd_cls/kdpp_resnet18_resnet34_in1k.py on those centres with ND and the warmed-up KD
 recomputed by hand."""
-import importlib.util
 import os.path as osp
 import sys
 
@@ -15,19 +14,12 @@ from mmengine.logging import MessageHub
 from mmengine.optim import build_optim_wrapper
 from mmpretrain.registry import MODELS
 from test_cls_configs import ROOT, build, tiny_config
-from tiny_classifiers import IMG, NUM_CLASSES, batch
+from tool_scripts import load_tool, run_interrupted
 
+from vkd_mmdet.testing.tiny_classifiers import IMG, NUM_CLASSES, batch
 from vkd_mmdet.utils import resolve_model_cfg
 
 CONFIG = osp.join(ROOT, 'configs', 'vkd_cls', 'kdpp_resnet18_resnet34_in1k.py')
-
-
-def _load_tool():
-    spec = importlib.util.spec_from_file_location(
-        'compute_class_centers', osp.join(ROOT, 'tools', 'compute_class_centers.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _image_folder(root):
@@ -52,24 +44,12 @@ def test_tool_class_means_then_train_step(tmp_path, monkeypatch):
     cfg.model.feature_losses.nd.class_centers = out
     cfg.dump(str(tmp_path / 'kdpp.py'))
 
-    tool = _load_tool()
+    tool = load_tool('compute_class_centers.py')
     args = ['compute_class_centers.py', str(tmp_path / 'kdpp.py'), '--batch-size', '2',
             '--num-workers', '0', '--save-interval', '1', '--device', 'cpu']
     # Interrupted after two batches (4 images), then resumed.
-    real_embed, calls = tool.embed_images, []
-
-    def failing_embed(*a):
-        if len(calls) == 2:
-            raise KeyboardInterrupt
-        calls.append(1)
-        return real_embed(*a)
-
-    monkeypatch.setattr(tool, 'embed_images', failing_embed)
-    monkeypatch.setattr(sys, 'argv', args)
-    with pytest.raises(KeyboardInterrupt):
-        tool.main()
+    run_interrupted(monkeypatch, tool, args, 'embed_images', after_calls=2)
     assert torch.load(out + '.partial', weights_only=True)['done'] == 4
-    monkeypatch.setattr(tool, 'embed_images', real_embed)
     monkeypatch.setattr(sys, 'argv', args + ['--resume'])
     tool.main()
     result = torch.load(out, weights_only=True)
@@ -127,4 +107,4 @@ def test_tool_refuses_a_background_row_for_classification(tmp_path, monkeypatch)
     cfg.dump(str(tmp_path / 'kdpp.py'))
     monkeypatch.setattr(sys, 'argv', ['compute_class_centers.py', str(tmp_path / 'kdpp.py')])
     with pytest.raises(ValueError, match='background=False'):
-        _load_tool().main()
+        load_tool('compute_class_centers.py').main()

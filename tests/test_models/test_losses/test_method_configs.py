@@ -94,10 +94,18 @@ def test_one_train_step(path, tmp_path):
             assert len(keys) % len(model.distill_levels[name]) == 0 and keys
         else:
             assert keys == [f'loss_{name}']
-    # The distillation modules train (their own parameters moved).
-    moved = [n for n, p in model.distill_losses.named_parameters()
-             if not torch.equal(p, before[n])]
-    assert moved or not before
+    # The distillation modules train: each one that has parameters moved some of them (not
+    # all: a bias in front of a standardisation gets no gradient), and only the losses with
+    # nothing to learn at these matching widths have none.
+    parameter_free = {'CWDLoss', 'LogitKDLoss', 'NDLoss', 'PKDLoss'}
+    moved = {n for n, p in model.distill_losses.named_parameters()
+             if not torch.equal(p, before[n])}
+    for name, modules in model.distill_losses.items():
+        for index, module in enumerate(modules):
+            kind = type(module).__name__
+            own = {f'{name}.{index}.{n}' for n, _ in module.named_parameters()}
+            assert bool(own) != (kind in parameter_free), f'{name}.{index} ({kind}): {own}'
+            assert not own or own & moved, f'{name}.{index} ({kind}): no parameter moved'
 
 
 def test_stacked_config_logs_distinct_names(tmp_path):

@@ -1,6 +1,5 @@
 """RoI inputs of ND / KD++: recorded student RoIs, embeddings and logits, the teacher's on the
 same RoIs, the RoI-head check, and tools/compute_class_centers.py (means, resume)."""
-import importlib.util
 import os.path as osp
 import sys
 
@@ -13,12 +12,16 @@ from mmdet.structures.bbox import bbox2roi
 from mmdet.testing import demo_mm_inputs
 from mmengine.registry import init_default_scope
 from mmengine.runner import set_random_seed
+from tool_scripts import load_tool, run_interrupted
 
-from vkd_mmdet.datasets.synthetic_coco import CLASSES, make_synthetic_coco
 from vkd_mmdet.models.distillers.roi_distillation import capture_student_rois, teacher_roi_outputs
-from vkd_mmdet.testing import save_random_checkpoint, tiny_detector_cfg
+from vkd_mmdet.testing import (
+    CLASSES,
+    make_synthetic_coco,
+    save_random_checkpoint,
+    tiny_detector_cfg,
+)
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 FASTER = 'faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py'
 
 
@@ -78,14 +81,6 @@ def test_roi_loss_needs_a_roi_head(tmp_path):
                                        inputs='fpn_all'))))
 
 
-def _load_tool():
-    spec = importlib.util.spec_from_file_location(
-        'compute_class_centers', osp.join(ROOT, 'tools', 'compute_class_centers.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_compute_class_centers_gt_mode_means_and_resume(tmp_path, monkeypatch):
     init_default_scope('mmdet')
     make_synthetic_coco(str(tmp_path / 'data'), num_train=4, num_val=1, image_size=(64, 96),
@@ -105,25 +100,12 @@ def test_compute_class_centers_gt_mode_means_and_resume(tmp_path, monkeypatch):
         "    distill_losses=dict(nd=dict(type='NDLoss', num_classes=5, in_channels=32,\n"
         f"        out_channels=32, class_centers={str(tmp_path / 'centers.pth')!r})))\n"
         f"train_dataloader = dict(dataset={dataset!r})\n")
-    tool = _load_tool()
+    tool = load_tool('compute_class_centers.py')
     args = ['compute_class_centers.py', str(config), '--rois', 'gt', '--batch-size', '1',
             '--num-workers', '0', '--save-interval', '1']
     # Interrupted after two images, then resumed.
-    real_embed = tool.embed_batch
-    calls = []
-
-    def failing_embed(*a):
-        if len(calls) == 2:
-            raise KeyboardInterrupt
-        calls.append(1)
-        return real_embed(*a)
-
-    monkeypatch.setattr(tool, 'embed_batch', failing_embed)
-    monkeypatch.setattr(sys, 'argv', args)
-    with pytest.raises(KeyboardInterrupt):
-        tool.main()
+    run_interrupted(monkeypatch, tool, args, 'embed_batch', after_calls=2)
     assert torch.load(str(tmp_path / 'centers.pth.partial'), weights_only=True)['done'] == 2
-    monkeypatch.setattr(tool, 'embed_batch', real_embed)
     monkeypatch.setattr(sys, 'argv', args + ['--resume'])
     tool.main()
     result = torch.load(str(tmp_path / 'centers.pth'), weights_only=True)
@@ -186,7 +168,7 @@ def test_compute_class_centers_default_averages_the_training_sampler_rois(tmp_pa
     out = str(tmp_path / 'centers.pth')
     monkeypatch.setattr(sys, 'argv', ['compute_class_centers.py', str(config), '--out', out,
                                       '--batch-size', '1', '--num-workers', '0'])
-    _load_tool().main()
+    load_tool('compute_class_centers.py').main()
     result = torch.load(out, weights_only=True)
 
     # Reference: the distiller built from the same seed, the RoIs rebuilt by hand.

@@ -1,14 +1,12 @@
 """Keep the random-number generators' states in checkpoints, so ``--resume`` continues them."""
-import logging
-import random
 from typing import List, Optional
 
-import numpy as np
-import torch
 from mmengine.dist import all_gather_object, get_dist_info
 from mmengine.hooks import CheckpointHook, Hook
-from mmengine.logging import print_log
 from mmengine.registry import HOOKS
+
+from ...utils.rng_states import get_rng_states, set_rng_states
+from ..runner_internals import after_replayed_batches, is_resuming
 
 #: The checkpoint key the states are stored under.
 RNG_STATES_KEY = 'rng_states'
@@ -22,10 +20,9 @@ class RNGStateHook(Hook):
     mmengine checkpoints keep the model, optimizer, schedulers and seed, but not the generators'
     states; a resumed run restarts them from the seed. Training with random RoI sampling
     (``RandomSampler``: torch), ``RandomFlip`` (numpy) or other random transforms then diverges
-    from the uninterrupted run. This hook stores, per rank, Python's ``random``, numpy's global
-    generator, torch's CPU generator and (once CUDA is in use) the CUDA generators of all visible
-    devices, as plain types (tensors, ints, floats: even ``torch.load(weights_only=True)`` reads
-    them) under ``checkpoint['rng_states'] = dict(world_size=W, ranks=[rank 0's, ..., W-1's])``.
+    from the uninterrupted run. This hook stores, per rank, the states of
+    :func:`~vkd_mmdet.utils.rng_states.get_rng_states` (Python, numpy, torch CPU and CUDA) under
+    ``checkpoint['rng_states'] = dict(world_size=W, ranks=[rank 0's, ..., W-1's])``.
 
     When the states are restored: only when the runner *resumes* (``resume=True`` /
     ``--resume``), never for ``load_from`` fine-tuning (a new run with fresh streams). Not when
@@ -73,55 +70,11 @@ class RNGStateHook(Hook):
         self._gathered: Optional[tuple] = None  # ((epoch, iter), all ranks' states) for a save
         self._val_states: Optional[List[dict]] = None  # training states set aside during val
 
-    # ------------------------------------------------------------------ the states themselves
-
-    @staticmethod
-    def get_state() -> dict:
-        """This process's generator states, as plain types."""
-        version, internal, gauss_next = random.getstate()
-        np_state = np.random.get_state(legacy=False)
-        state = dict(
-            python=dict(version=version, internal=torch.tensor(internal, dtype=torch.int64),
-                        gauss_next=gauss_next),
-            numpy=dict(bit_generator=np_state['bit_generator'],
-                       key=torch.from_numpy(np_state['state']['key'].astype(np.int64)),
-                       pos=int(np_state['state']['pos']), has_gauss=int(np_state['has_gauss']),
-                       gauss=float(np_state['gauss'])),
-            torch=torch.get_rng_state())
-        # Only once CUDA is in use: querying it would otherwise initialise CUDA in CPU runs.
-        if torch.cuda.is_available() and torch.cuda.is_initialized():
-            state['torch_cuda'] = torch.cuda.get_rng_state_all()
-        return state
-
-    @staticmethod
-    def set_state(state: dict) -> None:
-        """Restore states from :meth:`get_state` (tensors anywhere: resuming maps the checkpoint
-        to the training device, the generators take CPU tensors)."""
-        python = state['python']
-        random.setstate((python['version'], tuple(int(v) for v in python['internal'].tolist()),
-                         python['gauss_next']))
-        numpy = state['numpy']
-        np.random.set_state(dict(
-            bit_generator=numpy['bit_generator'],
-            state=dict(key=numpy['key'].cpu().numpy().astype(np.uint32), pos=numpy['pos']),
-            has_gauss=numpy['has_gauss'], gauss=numpy['gauss']))
-        torch.set_rng_state(state['torch'].cpu())
-        cuda_states = state.get('torch_cuda')
-        if cuda_states and torch.cuda.is_available():
-            if len(cuda_states) != torch.cuda.device_count():
-                print_log(f'RNGStateHook: the checkpoint holds the CUDA RNG states of '
-                          f'{len(cuda_states)} devices, this process sees '
-                          f'{torch.cuda.device_count()}; restoring the first '
-                          f'{min(len(cuda_states), torch.cuda.device_count())}',
-                          logger='current', level=logging.WARNING)
-            for device, cuda_state in enumerate(cuda_states[:torch.cuda.device_count()]):
-                torch.cuda.set_rng_state(cuda_state.cpu(), device)
-
     def _all_ranks(self) -> List[dict]:
         """Every rank's states (a collective under DDP: all ranks must call it)."""
         _, world_size = get_dist_info()
-        state = self.get_state()
-        return all_gather_object(state) if world_size > 1 else [state]
+        states = get_rng_states()
+        return all_gather_object(states) if world_size > 1 else [states]
 
     # ------------------------------------------------------------------ saving
 
@@ -156,14 +109,14 @@ class RNGStateHook(Hook):
         if self._val_states is not None:  # a save_best checkpoint, written during validation
             states = self._val_states
         elif world_size == 1:
-            states = [self.get_state()]
+            states = [get_rng_states()]
         elif self._gathered is not None and self._gathered[0] == (runner.epoch, runner.iter):
             states = self._gathered[1]
         else:
             runner.logger.warning(
                 'RNGStateHook: this checkpoint was not announced by a CheckpointHook, so only '
                 'rank 0 RNG states are stored; a resume from it restores rank 0 only')
-            states = [self.get_state()] + [None] * (world_size - 1)
+            states = [get_rng_states()] + [None] * (world_size - 1)
         checkpoint[RNG_STATES_KEY] = dict(world_size=world_size, ranks=states)
 
     # ------------------------------------------------------------------ validation
@@ -173,14 +126,14 @@ class RNGStateHook(Hook):
 
     def after_val(self, runner) -> None:
         rank, _ = get_dist_info()
-        self.set_state(self._val_states[rank])
+        set_rng_states(self._val_states[rank])
         self._val_states = None
 
     # ------------------------------------------------------------------ resuming
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
         # mmengine calls this for `load_from` too; only a resume continues the old run's streams.
-        if not getattr(runner, '_resume', False):
+        if not is_resuming(runner):
             return
         saved = checkpoint.get(RNG_STATES_KEY)
         if saved is None:
@@ -212,32 +165,8 @@ class RNGStateHook(Hook):
     def before_train_epoch(self, runner) -> None:
         if self._resume_state is None:
             return
-        state, self._resume_state = self._resume_state, None
-        loop = runner.train_loop
-        if getattr(loop, 'dataloader_iterator', None) is not None and loop.iter > 0:
-            # IterBasedTrainLoop replays `iter` batches right after this hook: restore after them.
-            loop.dataloader_iterator = _RestoreAfterReplay(loop, loop.iter, state)
-        else:
-            self.set_state(state)
-
-
-class _RestoreAfterReplay:
-    """Stands in for ``IterBasedTrainLoop.dataloader_iterator`` while the loop replays the
-    batches a resumed run skips; after the last one, restores the states and steps aside."""
-
-    def __init__(self, loop, replayed: int, state: dict) -> None:
-        self._loop = loop
-        self._iterator = loop.dataloader_iterator
-        self._left = replayed
-        self._state = state
-
-    def __iter__(self) -> '_RestoreAfterReplay':
-        return self
-
-    def __next__(self):
-        batch = next(self._iterator)
-        self._left -= 1
-        if self._left == 0:
-            RNGStateHook.set_state(self._state)
-            self._loop.dataloader_iterator = self._iterator
-        return batch
+        states, self._resume_state = self._resume_state, None
+        # IterBasedTrainLoop replays the trained batches right after this hook, drawing random
+        # numbers (with num_workers=0): the uninterrupted run's next batch comes after them.
+        if not after_replayed_batches(runner.train_loop, lambda: set_rng_states(states)):
+            set_rng_states(states)

@@ -1,19 +1,18 @@
-"""Config edits shared by ``tools/train.py`` and ``tools/test.py`` (mmdet's flags, any scope).
+"""The config edits behind the flags of ``tools/train.py`` and ``tools/test.py`` (mmdet's flags,
+any scope).
 
 The tools stay thin and generic: the model type, default scope and registries come from the
 config (``default_scope='mmdet'`` or ``'mmpretrain'``), never from the tool.
 """
-import argparse
-import glob
-import os
 import os.path as osp
-import zipfile
 from typing import Optional
 
 import torch
 import torch.distributed as torch_dist
-from mmengine.config import Config, ConfigDict, DictAction
+from mmengine.config import Config, ConfigDict
 from mmengine.logging import print_log
+
+from .resumable_checkpoint import find_resumable_checkpoint
 
 #: How the config's visualisation hook is switched on, per default scope.
 _SHOW_KEYS = {
@@ -22,29 +21,6 @@ _SHOW_KEYS = {
     # mmpretrain's VisualizationHook (what mmpretrain's tools/test.py sets)
     'mmpretrain': dict(enable='enable', out_dir='out_dir'),
 }
-
-
-def add_common_args(parser: argparse.ArgumentParser) -> None:
-    """mmdet's ``--cfg-options``, ``--launcher`` and ``--local_rank`` (train and test alike)."""
-    parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction,
-        help='override some settings in the used config, the key-value pair in xxx=yyy format '
-        'will be merged into config file. If the value to be overwritten is a list, it should '
-        'be like key="[a,b]" or key=a,b It also allows nested list/tuple values, e.g. '
-        'key="[(a,b),(c,d)]" Note that the quotation marks are necessary and that no white '
-        'space is allowed.')
-    parser.add_argument(
-        '--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none',
-        help='job launcher')
-    # torchrun sets LOCAL_RANK; the legacy torch.distributed.launch passed --local-rank.
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-
-
-def parse_common_args(parser: argparse.ArgumentParser, argv=None) -> argparse.Namespace:
-    """Parse, and export ``--local_rank`` as ``LOCAL_RANK`` when no launcher set it."""
-    args = parser.parse_args(argv)
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    return args
 
 
 def enable_amp(cfg: Config) -> None:
@@ -102,37 +78,6 @@ def setup_launcher(cfg: Config, launcher: str) -> None:
         type='MMDistributedDataParallel')
     wrapper_cfg.setdefault('device_ids', None)
     cfg.model_wrapper_cfg = wrapper_cfg
-
-
-def is_complete_checkpoint(path: Optional[str]) -> bool:
-    """Whether ``path`` is a fully written checkpoint.
-
-    ``torch.save`` writes a zip archive whose central directory comes last: a file cut short by a
-    killed job has none (``zipfile.is_zipfile`` reads only that record, not the tensors).
-    """
-    return bool(path) and osp.isfile(path) and zipfile.is_zipfile(path)
-
-
-def find_resumable_checkpoint(work_dir: str) -> Optional[str]:
-    """The newest complete checkpoint of ``work_dir`` (what ``--resume`` with no path loads).
-
-    mmengine's ``find_latest_checkpoint`` trusts the ``last_checkpoint`` file blindly; after a
-    SIGKILL it may name a half-written checkpoint (or be empty). Here it is checked, and the newest
-    complete ``*.pth`` of ``work_dir`` is the fallback. None when there is none.
-    """
-    candidates = []
-    record = osp.join(work_dir, 'last_checkpoint')
-    if osp.isfile(record):
-        with open(record) as f:
-            candidates.append(f.read().strip())
-    candidates += sorted(glob.glob(osp.join(work_dir, '*.pth')), key=os.path.getmtime,
-                         reverse=True)
-    for path in candidates:
-        if is_complete_checkpoint(path):
-            return path
-        if path:
-            print_log(f'--resume: skipping incomplete checkpoint {path}', logger='current')
-    return None
 
 
 def setup_resume(cfg: Config, resume: Optional[str]) -> None:

@@ -61,7 +61,7 @@ def make_synthetic_coco(out_dir: str,
         dict[str, str]: split name -> path of its annotation file.
 
     Example:
-        >>> from vkd_mmdet.datasets import make_synthetic_coco
+        >>> from vkd_mmdet.testing import make_synthetic_coco
         >>> ann_files = make_synthetic_coco('data/synthetic_coco', num_train=8, num_val=4)
         >>> sorted(ann_files)
         ['train', 'val']

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from pycocotools.coco import COCO
 
-from vkd_mmdet.datasets import CLASSES, draw_image, make_synthetic_coco
+from vkd_mmdet.testing import CLASSES, draw_image, make_synthetic_coco
 
 TINY = dict(num_train=6, num_val=3, image_size=(48, 64), max_objects=4)
 

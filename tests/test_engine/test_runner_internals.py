@@ -1,0 +1,71 @@
+"""vkd_mmdet.engine.runner_internals against mmengine's real Runner and IterBasedTrainLoop, and a
+loud error when mmengine no longer has the attribute an adapter relies on."""
+import pytest
+from mmengine.hooks import Hook
+from toy_runner import toy_runner
+
+from vkd_mmdet.engine.runner_internals import after_replayed_batches, is_resuming
+
+
+class ReplayProbeHook(Hook):
+    """Records, as ``(event, iteration, samples read so far)``, when the callback given to
+    ``after_replayed_batches`` runs and when each training iteration starts."""
+
+    def __init__(self) -> None:
+        self.events = []
+        self.installed = None
+
+    def _record(self, runner, event: str) -> None:
+        self.events.append((event, runner.iter, len(runner.train_dataloader.dataset.reads)))
+
+    def before_train_epoch(self, runner) -> None:
+        self.installed = after_replayed_batches(runner.train_loop,
+                                                lambda: self._record(runner, 'callback'))
+
+    def before_train_iter(self, runner, batch_idx: int, data_batch=None) -> None:
+        self._record(runner, 'iteration')
+
+
+@pytest.mark.parametrize('resume', [False, True])
+def test_is_resuming_is_the_runners_resume_argument(tmp_path, resume):
+    assert is_resuming(toy_runner(tmp_path, resume=resume)) is resume
+
+
+def test_is_resuming_fails_loudly_without_the_private_attribute(tmp_path, monkeypatch):
+    runner = toy_runner(tmp_path, resume=True)
+    monkeypatch.delattr(runner, '_resume')
+    with pytest.raises(RuntimeError, match=r'Runner\._resume is missing in mmengine'):
+        is_resuming(runner)
+
+
+def test_callback_runs_after_the_real_loops_replay(tmp_path):
+    toy_runner(tmp_path / 'first').train()  # checkpoints after iterations 2 and 4
+    probe = ReplayProbeHook()
+    runner = toy_runner(tmp_path / 'resumed', train_cfg=dict(by_epoch=False, max_iters=3),
+                        custom_hooks=[probe], resume=True,
+                        load_from=str(tmp_path / 'first' / 'iter_2.pth'))
+    inner = runner.train_loop.dataloader_iterator
+    runner.train()
+    assert probe.installed
+    # Resumed at iteration 2: the loop reads the two trained samples again, then the callback
+    # runs, then the loop reads the sample of iteration 2 and trains on it.
+    assert probe.events == [('callback', 2, 2), ('iteration', 2, 3)]
+    assert runner.train_loop.dataloader_iterator is inner  # mmengine's own iterator again
+
+
+@pytest.mark.parametrize('train_cfg', [dict(by_epoch=False, max_iters=2),
+                                       dict(by_epoch=True, max_epochs=1)],
+                         ids=['iteration 0', 'epoch loop'])
+def test_nothing_is_replayed_at_iteration_0_or_by_an_epoch_loop(tmp_path, train_cfg):
+    probe = ReplayProbeHook()
+    toy_runner(tmp_path, train_cfg=train_cfg, custom_hooks=[probe]).train()
+    assert probe.installed is False
+    assert all(event == 'iteration' for event, _, _ in probe.events)
+
+
+def test_after_replayed_batches_fails_loudly_without_the_iterator(tmp_path, monkeypatch):
+    loop = toy_runner(tmp_path).train_loop
+    monkeypatch.delattr(loop, 'dataloader_iterator')
+    with pytest.raises(RuntimeError,
+                       match=r'IterBasedTrainLoop\.dataloader_iterator is missing in mmengine'):
+        after_replayed_batches(loop, lambda: None)
