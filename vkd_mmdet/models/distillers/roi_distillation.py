@@ -12,6 +12,8 @@ import torch.nn as nn
 from mmdet.structures.bbox import bbox2roi
 from torch import Tensor
 
+from ..utils import capture_inputs
+
 ROI_INPUTS = ('roi_embeddings', 'roi_logits')
 
 
@@ -29,17 +31,6 @@ def check_roi_head(detector: nn.Module, key: str, loss_name: str) -> nn.Module:
 
 
 @contextlib.contextmanager
-def _fc_cls_inputs(bbox_head: nn.Module) -> Iterator[list]:
-    inputs: list = []
-    handle = bbox_head.fc_cls.register_forward_pre_hook(
-        lambda _module, args: inputs.append(args[0]))
-    try:
-        yield inputs
-    finally:
-        handle.remove()
-
-
-@contextlib.contextmanager
 def capture_student_rois(detector: nn.Module) -> Iterator[Dict[str, Tensor]]:
     """Inside the context, record ``rois`` ``(R, 5)``, ``labels`` ``(R,)``, ``embeddings``
     ``(R, D)`` and ``logits`` ``(R, K + 1)`` of the RoIs sampled in ``detector.loss``."""
@@ -48,7 +39,7 @@ def capture_student_rois(detector: nn.Module) -> Iterator[Dict[str, Tensor]]:
     original = roi_head.bbox_loss
 
     def bbox_loss(x: Tuple[Tensor], sampling_results: Sequence) -> dict:
-        with _fc_cls_inputs(roi_head.bbox_head) as embeddings:
+        with capture_inputs(roi_head.bbox_head.fc_cls) as embeddings:
             results = original(x, sampling_results)
         record.update(
             rois=bbox2roi([res.priors for res in sampling_results]),
@@ -70,7 +61,7 @@ def teacher_roi_outputs(detector: nn.Module, feats: Sequence[Tensor],
                         rois: Tensor) -> Tuple[Tensor, Tensor]:
     """The teacher's box-head ``(embeddings, logits)`` on ``rois`` from its own features."""
     roi_head = detector.roi_head
-    with _fc_cls_inputs(roi_head.bbox_head) as embeddings:
+    with capture_inputs(roi_head.bbox_head.fc_cls) as embeddings:
         logits = roi_head._bbox_forward(feats, rois)['cls_score']
     return embeddings[-1], logits
 
