@@ -78,7 +78,8 @@ def test_loss_weight_scales_linearly_and_zero_weight_gives_zero():
 
 def test_shape_mismatch_is_an_error_not_a_broadcast():
     student, teacher, _ = _features()
-    with pytest.raises(ValueError, match='feature shapes differ'):
+    with pytest.raises(ValueError, match=r'^VkDLoss: student feature \(2, 6, 5, 7\) and teacher '
+                                         r'feature \(2, 6, 4, 7\) must both be \(N, C, H, W\)'):
         VkDLoss(4, 6)(student, teacher[:, :, :4])
 
 

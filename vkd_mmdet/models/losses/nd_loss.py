@@ -8,6 +8,8 @@ from mmdet.registry import MODELS
 from mmengine.model import BaseModule
 from torch import Tensor
 
+from .feature_loss_utils import check_same_shape
+
 
 @MODELS.register_module()
 class NDLoss(BaseModule):
@@ -84,10 +86,10 @@ class NDLoss(BaseModule):
                                    '`class_centers` in the loss config')
             self._centers_checked = True
         student = self.adapter(student)
-        if student.shape != teacher.shape or labels.shape != student.shape[:1]:
-            raise ValueError(f'NDLoss: student {tuple(student.shape)} (after the adapter), '
-                             f'teacher {tuple(teacher.shape)} and labels {tuple(labels.shape)} '
-                             'must be (R, D), (R, D) and (R,)')
+        check_same_shape('NDLoss', student, teacher, layout='(R, D)', kind='embeddings')
+        if labels.shape != student.shape[:1]:
+            raise ValueError(f'NDLoss: labels {tuple(labels.shape)} must be (R,) for the '
+                             f'{student.shape[0]} embeddings')
         if student.shape[0] == 0:
             return student.sum() * 0
         directions = F.normalize(self.class_centers[labels], dim=1)

@@ -9,7 +9,7 @@ from torch import Tensor
 
 from ..projectors import OrthogonalProjector
 from ..utils import standardize_channels
-from .feature_loss_utils import masked_mean
+from .feature_loss_utils import check_same_shape, masked_mean
 
 
 @MODELS.register_module()
@@ -88,9 +88,7 @@ class VkDLoss(BaseModule):
     def forward(self, student: Tensor, teacher: Tensor,
                 valid_mask: Optional[Tensor] = None) -> Tensor:
         projected = (self.projector if self.orthogonal else self.adapter)(student)
-        if projected.shape != teacher.shape:
-            raise ValueError(f'VkDLoss: projected student {tuple(projected.shape)} and teacher '
-                             f'{tuple(teacher.shape)} feature shapes differ')
+        check_same_shape('VkDLoss', projected, teacher)
         mask = valid_mask if self.ignore_padding else None
         if self.normalize:
             projected = standardize_channels(projected, mask, self.eps, self.sync_stats)
