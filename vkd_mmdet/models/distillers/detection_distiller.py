@@ -51,7 +51,7 @@ class DetectionDistiller(BaseDistiller):
     ``distill_losses`` maps a name to a feature-loss config. Every loss module takes
     ``(student (N, C_s, H, W), teacher (N, C_t, H, W), valid_mask (N, 1, H, W) or None)`` and
     returns a scalar (or a dict of named scalars, logged as ``loss_<name>_<key>_p<k>``). The
-    distiller builds one module per distilled level (its own projector per level), fills in
+    distiller builds one module per distilled level (its own projector or adapter), fills in
     ``in_channels`` / ``out_channels`` from the probed widths where the config leaves them out
     (a value it gives must match), and reads these extra keys of each entry:
 
