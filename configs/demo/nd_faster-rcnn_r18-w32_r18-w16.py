@@ -1,5 +1,5 @@
 # CPU demo ND loss on the RoI box-head embeddings (after ReLU) of the RoIs the student's RoI head
-# samples: student 128-d -> teacher 256-d through KD++'s BN1d-Dropout-Linear projector; weight 1.5
+# samples: student 128-d -> teacher 256-d through KD++'s BN1d-Dropout-Linear adapter; weight 1.5
 # is KD++'s R101 -> R18 setting. Everything else from the two-stage VkD demo config. Class centres
 # (5 classes + background) of the demo teacher first, as tools/bench_methods.py does:
 #   python tools/compute_class_centers.py configs/demo/nd_faster-rcnn_r18-w32_r18-w16.py

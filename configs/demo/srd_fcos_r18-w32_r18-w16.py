@@ -1,4 +1,4 @@
-# CPU demo SRD (linear projector with bias 32 -> 64, affine-free BN eps 1e-4, w * log-sum
+# CPU demo SRD (linear adapter with bias 32 -> 64, affine-free BN eps 1e-4, w * log-sum
 # |diff|^4, pixels as samples: our adaptation) on P3-P5; everything else from the VkD demo config.
 # Weight 2.0 is the paper's ResNet recipe (ImageNet).
 _base_ = ['./vkd_fcos_r18-w32_r18-w16.py']

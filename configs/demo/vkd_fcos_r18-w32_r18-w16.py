@@ -19,6 +19,6 @@ model = dict(
         vkd=dict(type='VkDLoss', in_channels=32, out_channels=64, loss_weight=4.0)))
 
 # Orthogonal projectors never take weight decay (it drags them back to their initialisation).
-# The key matches OrthogonalProjector's `raw_weight` alone: free projectors (SRD's linear map,
+# The key matches OrthogonalProjector's `raw_weight` alone: free adapters (SRD's linear map,
 # ND's BN + Linear) and the student keep the optimizer's decay.
 optim_wrapper = dict(paramwise_cfg=dict(custom_keys={'projector.raw_weight': dict(decay_mult=0.0)}))

@@ -1,4 +1,4 @@
-# SRD (linear projector with bias, affine-free BN eps 1e-4, w * log-sum |diff|^4) on all five FPN
+# SRD (linear adapter with bias, affine-free BN eps 1e-4, w * log-sum |diff|^4) on all five FPN
 # levels with pixels as samples (our adaptation), faster_rcnn R101 -> R18.
 # Weight 2.0 is the paper's ResNet recipe (ImageNet); its use on FPN features is ours.
 # Everything but the loss comes from the VkD config.

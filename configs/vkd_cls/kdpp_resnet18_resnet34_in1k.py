@@ -3,7 +3,7 @@
 # Paper: 71.98 top-1 (KD 70.66, ResNet-18 alone 69.76, their torchvision R34 teacher 73.31; the
 # mmpretrain R34 teacher here: 73.62).
 # loss = CE + 2.5 * min(1, epoch / 5) * KL(T = 1) + 1.0 * ND on the penultimate pooled features
-# (512 -> 512: no projector), with the teacher's class-mean features as the ND directions.
+# (512 -> 512: no adapter), with the teacher's class-mean features as the ND directions.
 # Weights, T and the 5-epoch linear KD warm-up are the authors' (ImageNet/train.sh and
 # train_kd.py of their code release: "resnet34 - resnet18 1.0*cls + 2.5*kd + 1.0*nd"); none
 # is ours.

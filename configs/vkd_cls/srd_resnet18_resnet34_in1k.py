@@ -4,7 +4,7 @@
 # features (METHODS.md; the authors' torchdistill config applies the same distance to the layer3
 # and layer4 maps). The feature-map SRDLoss of the detection setting is reused on (N, C, 1, 1)
 # maps (`as_map`): BatchNorm over a batch of 1x1 maps is BatchNorm over the pooled features.
-# Its projector is a free linear map (not orthogonal): ordinary weight decay applies.
+# Its adapter is a free linear map (not an orthogonal projector): ordinary weight decay applies.
 # Recipe: as resnet18_resnet34_in1k.py (SGD 0.1, 100 epochs, batch 256, --auto-scale-lr).
 _base_ = ['./resnet18_resnet34_in1k.py']
 

@@ -37,3 +37,13 @@ def test_cosine_similarity_and_standardise():
     s = vis_features.standardise(3 * a + 1)
     torch.testing.assert_close(s.flatten(1).mean(1), torch.zeros(8), atol=1e-5, rtol=0)
     torch.testing.assert_close(s.flatten(1).std(1), torch.ones(8), atol=1e-4, rtol=0)
+
+
+def test_student_map_is_the_projector_or_else_the_adapter():
+    from vkd_mmdet.models.losses import DiffKDLoss, SRDLoss, VkDLoss
+    vkd, linear, srd = VkDLoss(4, 6), VkDLoss(4, 6, orthogonal=False), SRDLoss(4, 6)
+    assert vis_features.student_map(vkd) is vkd.projector
+    assert vis_features.student_map(linear) is linear.adapter
+    assert vis_features.student_map(srd) is srd.adapter
+    # DiffKD's student_adapter maps into its latent space, not the teacher's channels.
+    assert vis_features.student_map(DiffKDLoss(4, 6)) is None

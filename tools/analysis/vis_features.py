@@ -2,10 +2,11 @@
 
     python tools/analysis/vis_features.py CONFIG CHECKPOINT IMAGE [--out FILE] [--loss NAME]
 
-CONFIG is a ``DetectionDistiller`` config whose loss has a ``projector`` (e.g. VkD), CHECKPOINT a
-checkpoint of its training (the teacher comes from the config's ``teacher_ckpt``). One row per
-distilled level: the image, then the teacher feature, the student feature and the projected
-student feature, each shown as its first three principal components in RGB.
+CONFIG is a ``DetectionDistiller`` config whose loss maps the student into the teacher's channels
+(VkD's orthogonal ``projector``, or an ``adapter``: SRD, FitNet, ...), CHECKPOINT a checkpoint of
+its training (the teacher comes from the config's ``teacher_ckpt``). One row per distilled level:
+the image, then the teacher feature, the student feature and the projected student feature, each
+shown as its first three principal components in RGB.
 
 Every feature is first standardised per channel over the image's pixels (what VkD compares).
 Teacher and projected student live in the same space: both are drawn on the *teacher's*
@@ -33,7 +34,7 @@ from vkd_mmdet.utils import trusted_checkpoints
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='Visualise distilled FPN features')
     parser.add_argument('config', help='DetectionDistiller config')
-    parser.add_argument('checkpoint', help='checkpoint of the distiller (student + projectors)')
+    parser.add_argument('checkpoint', help='checkpoint of the distiller (student + losses)')
     parser.add_argument('image', help='image file')
     parser.add_argument('--out', help='output PNG (default: <checkpoint dir>/features_<image>.png)')
     parser.add_argument('--loss', help='name in distill_losses (default: the first one)')
@@ -70,6 +71,15 @@ def cosine_similarity(projected: Tensor, teacher: Tensor) -> float:
     return torch.nn.functional.cosine_similarity(projected, teacher, dim=0).mean().item()
 
 
+def student_map(loss: torch.nn.Module) -> Optional[torch.nn.Module]:
+    """The loss's map of the student into the teacher's channels, or None: VkD's orthogonal
+    ``projector``, else a free ``adapter`` (SRD, FitNet, CWD, PKD, VkD's linear ablation)."""
+    for name in ('projector', 'adapter'):
+        if isinstance(getattr(loss, name, None), torch.nn.Module):
+            return getattr(loss, name)
+    return None
+
+
 def main(argv: Optional[Sequence[str]] = None) -> List[float]:
     """Write the PNG; return the per-level cosine similarities."""
     args = parse_args(argv)
@@ -85,9 +95,11 @@ def main(argv: Optional[Sequence[str]] = None) -> List[float]:
     if name not in model.distill_losses:
         raise ValueError(f'--loss {name!r}: the config distils {list(model.distill_losses)}')
     modules = model.distill_losses[name]
-    if not all(hasattr(m, 'projector') for m in modules):
+    student_maps = [student_map(m) for m in modules]
+    if any(m is None for m in student_maps):
         raise ValueError(f'distill_losses.{name} ({type(modules[0]).__name__}) has no '
-                         '`projector`; expected a projector-based loss such as VkDLoss')
+                         '`projector` or `adapter`; expected a loss that maps the student into '
+                         "the teacher's channels, such as VkDLoss")
 
     pipeline = [t for t in cfg.test_dataloader.dataset.pipeline
                 if t['type'] != 'LoadAnnotations']
@@ -98,11 +110,11 @@ def main(argv: Optional[Sequence[str]] = None) -> List[float]:
         teacher_feats = model.teacher.extract_feat(
             model.teacher.data_preprocessor(data, False)['inputs'])
         rows = []
-        for pair, module in zip(model.distill_levels[name], modules):
+        for pair, to_teacher in zip(model.distill_levels[name], student_maps):
             student_feat = student_feats[pair.student]
             rows.append((pair.name.upper(), standardise(teacher_feats[pair.teacher][0]),
                          standardise(student_feat[0]),
-                         standardise(module.projector(student_feat)[0])))
+                         standardise(to_teacher(student_feat)[0])))
     image = data['inputs'][0].flip(0).permute(1, 2, 0).numpy()  # BGR -> RGB
     out = args.out or osp.join(osp.dirname(osp.abspath(args.checkpoint)),
                                f'features_{osp.splitext(osp.basename(args.image))[0]}.png')

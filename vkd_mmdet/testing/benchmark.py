@@ -40,6 +40,7 @@ from mmengine.registry import init_default_scope
 from torch import Tensor
 
 from ..models.projectors import OrthogonalProjector
+from ..models.utils import capture_outputs
 from ..utils.benchmark import PeakMemory, interleaved_measurements
 from ..utils.checkpoint import load_teacher_checkpoint
 from ..utils.model_cfg import build_model, resolve_model_cfg
@@ -155,11 +156,9 @@ def step_functions(model: nn.Module, plain_teacher: nn.Module, distill_optim: Op
     """The variants (a), (b), (b'), (c), (d) as argument-free callables on ``data``."""
     teacher = model.teacher
     # (d) works on one step's neck features, detached: only the losses' graph is timed.
-    features: Dict[str, List[Tensor]] = {}
-    handle = model.student.neck.register_forward_hook(
-        lambda _module, _args, out: features.update(student=[f.detach() for f in out]))
-    model.train_step(copy.deepcopy(data), distill_optim)
-    handle.remove()
+    with capture_outputs(model.student.neck) as neck_outputs:
+        model.train_step(copy.deepcopy(data), distill_optim)
+    features: Dict[str, List[Tensor]] = {'student': [f.detach() for f in neck_outputs[-1]]}
     batch = model.student.data_preprocessor(copy.deepcopy(data), True)
     features['teacher'] = model.teacher_forward(
         teacher.extract_feat, teacher.data_preprocessor(copy.deepcopy(data), False)['inputs'])

@@ -101,7 +101,7 @@ def test_weight_decay_spares_orthogonal_projectors_and_the_recipes_own_exclusion
                                                                                   tmp_path):
     """The config's own paramwise rules: weight decay 0 for exactly the orthogonal projectors'
     parameters, plus, in the DeiT recipe, norms, biases, cls token and position embedding;
-    everything else (SRD's free linear projector included) gets the optimizer's decay."""
+    everything else (SRD's free linear adapter included) gets the optimizer's decay."""
     cfg = tiny_config(path, tmp_path)
     # checked before the first iteration in every launcher mode
     assert 'ProjectorDecayCheckHook' in {hook.type for hook in cfg.custom_hooks}

@@ -29,8 +29,11 @@ def test_logit_kd_loss_matches_reference():
         expected = expected * temperature ** 2 * 0.5
         torch.testing.assert_close(LogitKDLoss(temperature, loss_weight=0.5)(s, t), expected)
     assert LogitKDLoss()(t, t).abs() < 1e-6
-    with pytest.raises(ValueError, match='classes'):
+    with pytest.raises(ValueError, match=r'^LogitKDLoss: student logits \(4, 7\) and teacher '
+                                         r'logits \(4, 3\) .*same classes expected'):
         LogitKDLoss()(s, t[:, :3])
+    with pytest.raises(ValueError, match=r'must both be \(N, K\)'):  # softmax over the last dim
+        LogitKDLoss()(s[:, :, None], t[:, :, None])
     with pytest.raises(ValueError, match='temperature'):
         LogitKDLoss(0.0)
 

@@ -1,5 +1,4 @@
 """DetectionDistiller: frozen unsaved teacher, single student pass, parity, wiring and errors."""
-import contextlib
 import copy
 
 import pytest
@@ -10,8 +9,8 @@ from mmengine.optim import OptimWrapper, build_optim_wrapper
 from mmengine.registry import init_default_scope
 
 import vkd_mmdet  # noqa: F401
-from vkd_mmdet.models.distillers.detection_distiller import capture_outputs
 from vkd_mmdet.models.projectors import OrthogonalProjector
+from vkd_mmdet.models.utils import capture_inputs, capture_outputs
 from vkd_mmdet.testing import save_random_checkpoint, tiny_detector_cfg
 
 FASTER_RCNN = 'faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py'
@@ -114,17 +113,6 @@ def test_each_model_sees_the_batch_normalised_its_own_way(tmp_path):
     torch.testing.assert_close(teacher_in[0], expected_teacher)
     torch.testing.assert_close(student_in[0], expected_student)
     assert not torch.allclose(teacher_in[0], student_in[0])
-
-
-@contextlib.contextmanager
-def capture_inputs(module):
-    """Like capture_outputs, for the first positional input."""
-    inputs = []
-    handle = module.register_forward_pre_hook(lambda _m, args: inputs.append(args[0]))
-    try:
-        yield inputs
-    finally:
-        handle.remove()
 
 
 def test_predict_and_tensor_modes_equal_the_bare_student(tmp_path):

@@ -201,8 +201,8 @@ def test_srd_matches_reference():
     # Reference: nn.BatchNorm2d without affine, train mode, eps 1e-4, on both sides.
     bn_s = torch.nn.BatchNorm2d(6, eps=1e-4, affine=False, track_running_stats=False)
     bn_t = torch.nn.BatchNorm2d(6, eps=1e-4, affine=False, track_running_stats=False)
-    projected = F.conv2d(student, loss.projector.weight, loss.projector.bias)
-    expected = 2.0 * torch.log((bn_s(projected) - bn_t(teacher)).abs().pow(4).sum())
+    adapted = F.conv2d(student, loss.adapter.weight, loss.adapter.bias)
+    expected = 2.0 * torch.log((bn_s(adapted) - bn_t(teacher)).abs().pow(4).sum())
     assert torch.allclose(loss(student, teacher), expected, atol=1e-5)
 
 
@@ -211,10 +211,10 @@ def test_srd_mask_equals_pixels_as_samples():
     mask = _mask()
     loss = SRDLoss(4, 6)
     # Valid pixels as a (P, C) batch of samples through BatchNorm1d.
-    projected = loss.projector(student).permute(0, 2, 3, 1)[mask[:, 0]]
+    adapted = loss.adapter(student).permute(0, 2, 3, 1)[mask[:, 0]]
     target = teacher.permute(0, 2, 3, 1)[mask[:, 0]]
     bn = torch.nn.BatchNorm1d(6, eps=1e-4, affine=False, track_running_stats=False)
-    expected = 2.0 * torch.log((bn(projected) - bn(target)).abs().pow(4).sum())
+    expected = 2.0 * torch.log((bn(adapted) - bn(target)).abs().pow(4).sum())
     assert torch.allclose(loss(student, teacher, mask), expected, atol=1e-5)
 
 

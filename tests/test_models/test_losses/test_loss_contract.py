@@ -79,8 +79,10 @@ def test_loss_weight_scales_linearly(name, tmp_path):
 
 @pytest.mark.parametrize('name', sorted(CASES))
 def test_bad_input_raises(name, tmp_path):
+    """Named by the loss; student / teacher mismatches through the one shape check."""
     loss = CASES[name][0](1.0, tmp_path)
-    with pytest.raises(ValueError):
+    problem = 'teacher levels' if name == 'RTKLoss' else 'must both be'
+    with pytest.raises(ValueError, match=rf'^{name}: .*{problem}'):
         loss(*CASES[name][2]())
 
 

@@ -121,11 +121,11 @@ def test_stacked_config_logs_distinct_names(tmp_path):
 @pytest.mark.parametrize('path', DETECTION_CONFIGS, ids=lambda p: osp.relpath(p, ROOT))
 def test_weight_decay_spares_orthogonal_projectors_alone(path, tmp_path):
     """The config's own optim_wrapper (paramwise rules included) on its (tiny) model: weight
-    decay 0 for exactly VkD's projectors (orthogonal, or the free map of the linear ablation,
-    whose config keeps VkD's treatment) plus every bias where the detector's mmdet recipe says
-    so (FCOS's bias_decay_mult=0); every other parameter, the other methods' free projectors
-    (SRD's linear map, ND's, DiffKD's, FitNet's adapters ...) included, gets the optimizer's
-    weight decay."""
+    decay 0 for exactly VkD's student maps (the orthogonal projectors, or the adapter of the
+    linear ablation, whose config keeps VkD's treatment) plus every bias where the detector's
+    mmdet recipe says so (FCOS's bias_decay_mult=0); every other parameter, the other methods'
+    free adapters (SRD's linear map, ND's, DiffKD's, FitNet's ...) included, gets the
+    optimizer's weight decay."""
     cfg = Config.fromfile(path)
     if str(cfg.model.type).endswith('Distiller'):
         # checked before the first iteration in every launcher mode
@@ -142,8 +142,9 @@ def test_weight_decay_spares_orthogonal_projectors_alone(path, tmp_path):
              for group in wrapper.optimizer.param_groups for p in group['params']}
     assert set(decay) == {name for name, p in model.named_parameters() if p.requires_grad}
 
-    expected = {f'{module_name}.projector.{name}' for module_name, module in model.named_modules()
-                if isinstance(module, VkDLoss) for name, _ in module.projector.named_parameters()}
+    # A VkDLoss's parameters are those of its map (.projector, or the ablation's .adapter).
+    expected = {f'{module_name}.{name}' for module_name, module in model.named_modules()
+                if isinstance(module, VkDLoss) for name, _ in module.named_parameters()}
     assert expected >= {f'{module_name}.{name}' for module_name, module in model.named_modules()
                         if isinstance(module, OrthogonalProjector)
                         for name, _ in module.named_parameters()}

@@ -48,10 +48,10 @@ def test_norm_term_active_only_while_student_is_shorter(tmp_path):
     assert abs((other.grad * other).sum().item()) < 1e-5
 
 
-def test_projector_when_widths_differ(tmp_path):
+def test_adapter_when_widths_differ(tmp_path):
     _, path = _centers_file(tmp_path, width=5)
     loss = NDLoss(3, 8, 5, class_centers=path)
-    assert isinstance(loss.projector[0], torch.nn.BatchNorm1d)
+    assert isinstance(loss.adapter[0], torch.nn.BatchNorm1d)
     assert loss(torch.randn(4, 8), torch.randn(4, 5), torch.tensor([0, 1, 2, 3])).dim() == 0
 
 

@@ -78,7 +78,8 @@ def test_loss_weight_scales_linearly_and_zero_weight_gives_zero():
 
 def test_shape_mismatch_is_an_error_not_a_broadcast():
     student, teacher, _ = _features()
-    with pytest.raises(ValueError, match='feature shapes differ'):
+    with pytest.raises(ValueError, match=r'^VkDLoss: student feature \(2, 6, 5, 7\) and teacher '
+                                         r'feature \(2, 6, 4, 7\) must both be \(N, C, H, W\)'):
         VkDLoss(4, 6)(student, teacher[:, :, :4])
 
 
@@ -108,29 +109,30 @@ def test_student_gradient_flows_through_the_projection():
     assert torch.isfinite(student.grad).all()
 
 
-def test_linear_projector_ablation_uses_a_free_bias_free_1x1_map():
+def test_linear_ablation_uses_a_free_bias_free_1x1_adapter():
     student, teacher, mask = _features()
-    loss_fn = VkDLoss(4, 6, loss_weight=1.5, projector='linear')
-    weight = loss_fn.projector.weight.detach()[:, :, 0, 0]
-    assert loss_fn.projector.bias is None
+    loss_fn = VkDLoss(4, 6, loss_weight=1.5, orthogonal=False)
+    assert not hasattr(loss_fn, 'projector')  # 'projector' names orthogonal maps alone
+    weight = loss_fn.adapter.weight.detach()[:, :, 0, 0]
+    assert loss_fn.adapter.bias is None
     # a free map: its columns are not orthonormal at init, unlike the paper's projector
     assert not torch.allclose(weight.T @ weight, torch.eye(4), atol=1e-2)
     torch.testing.assert_close(loss_fn(student, teacher, mask),
                                1.5 * _reference_vkd(student, teacher, weight, mask))
 
 
-@pytest.mark.parametrize('projector', ['orthogonal', 'linear'])
-def test_without_normalisation_compares_raw_features_over_real_pixels(projector):
+@pytest.mark.parametrize('orthogonal', [True, False])
+def test_without_normalisation_compares_raw_features_over_real_pixels(orthogonal):
     student, teacher, mask = _features()
-    loss_fn = VkDLoss(4, 6, projector=projector, normalize=False)
-    weight = loss_fn.projector.weight.detach()
-    weight = weight[:, :, 0, 0] if weight.dim() == 4 else weight
+    loss_fn = VkDLoss(4, 6, orthogonal=orthogonal, normalize=False)
+    weight = (loss_fn.projector.weight if orthogonal
+              else loss_fn.adapter.weight[:, :, 0, 0]).detach()
     projected = torch.einsum('oc,nchw->nohw', weight, student)
     diff = (projected - teacher).abs()[mask.expand_as(teacher)]
     expected = torch.where(diff < 1.0, 0.5 * diff**2, diff - 0.5).mean()
     torch.testing.assert_close(loss_fn(student, teacher, mask), expected)
 
 
-def test_unknown_projector_is_refused_by_name():
-    with pytest.raises(ValueError, match="projector must be 'orthogonal' or 'linear'"):
-        VkDLoss(4, 6, projector='mlp')
+def test_a_non_bool_orthogonal_is_refused_by_name():
+    with pytest.raises(TypeError, match="orthogonal must be True or False, got 'linear'"):
+        VkDLoss(4, 6, orthogonal='linear')

@@ -12,6 +12,7 @@ from mmpretrain.structures import DataSample
 from torch import Tensor
 
 from ...utils.model_cfg import build_model, resolve_model_cfg
+from ..utils.mmpretrain_adapters import cls_head_loss, deit_head_logits, preprocessor_normalization
 from .base_distiller import BaseDistiller, isolated_rng
 
 ForwardResults = Union[Dict[str, Tensor], List[DataSample], Tensor, Tuple[Tensor, ...]]
@@ -168,7 +169,7 @@ class ClassifierDistiller(BaseDistiller):
             student_inputs, self.student.data_preprocessor, self.teacher.data_preprocessor))
         student_feat, cls_logits, dist_logits = self.student_outputs(student_inputs)
 
-        losses = self.student.head._get_loss(cls_logits, data_samples)
+        losses = cls_head_loss(self.student.head, cls_logits, data_samples)
         losses['loss_cls'] = losses.pop('loss')
         labels = None
         with torch.autocast(device_type=student_inputs.device.type, enabled=False):
@@ -196,8 +197,8 @@ class ClassifierDistiller(BaseDistiller):
                     'ClassifierDistiller: a DeiTClsHead student needs a backbone that outputs '
                     '(pooled patch tokens, cls token, distillation token), e.g. '
                     "dict(type='ConvStemDeiT', out_type='cls_token')")
-            cls_token, dist_token = head.pre_logits(feats)
-            return last[0], head.layers.head(cls_token), head.layers.head_dist(dist_token)
+            cls_logits, dist_logits = deit_head_logits(head, feats)
+            return last[0], cls_logits, dist_logits
         logits = head(feats)
         return _pooled(feats[-1], 'student'), logits, logits
 
@@ -220,8 +221,8 @@ def renormalize(inputs: Tensor, source: nn.Module, target: nn.Module) -> Tensor:
 
     Exact for anything that commutes with a per-channel affine map (Mixup, CutMix, crops).
     """
-    src_mean, src_std, src_flip = _normalization(source)
-    dst_mean, dst_std, dst_flip = _normalization(target)
+    src_mean, src_std, src_flip = preprocessor_normalization(source)
+    dst_mean, dst_std, dst_flip = preprocessor_normalization(target)
     if src_flip == dst_flip and _same(src_mean, dst_mean) and _same(src_std, dst_std):
         return inputs
     if src_mean is not None:
@@ -249,13 +250,6 @@ def _hard_labels(data_samples: List[DataSample], name: str) -> Tensor:
         raise ValueError(f'loss {name!r} needs hard labels, but the batch carries soft scores '
                          '(batch augments such as Mixup / CutMix): drop them from train_cfg')
     return torch.cat([sample.gt_label for sample in data_samples])
-
-
-def _normalization(preprocessor: nn.Module) -> Tuple[Optional[Tensor], Optional[Tensor], bool]:
-    flip = bool(getattr(preprocessor, 'to_rgb', False))
-    if not getattr(preprocessor, '_enable_normalize', False):
-        return None, None, flip
-    return preprocessor.mean, preprocessor.std, flip
 
 
 def _same(a: Optional[Tensor], b: Optional[Tensor]) -> bool:

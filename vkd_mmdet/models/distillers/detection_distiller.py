@@ -11,7 +11,7 @@ from mmdet.structures import SampleList
 from torch import Tensor
 
 from ...utils.model_cfg import build_model, resolve_model_cfg
-from ..utils import padding_mask, probe_neck_levels
+from ..utils import capture_outputs, padding_mask, probe_neck_levels
 from .base_distiller import BaseDistiller, isolated_rng
 from .level_pairing import LevelPair, level_loss_cfg, loss_class, pair_levels
 from .roi_distillation import (
@@ -51,7 +51,7 @@ class DetectionDistiller(BaseDistiller):
     ``distill_losses`` maps a name to a feature-loss config. Every loss module takes
     ``(student (N, C_s, H, W), teacher (N, C_t, H, W), valid_mask (N, 1, H, W) or None)`` and
     returns a scalar (or a dict of named scalars, logged as ``loss_<name>_<key>_p<k>``). The
-    distiller builds one module per distilled level (its own projector per level), fills in
+    distiller builds one module per distilled level (its own projector or adapter), fills in
     ``in_channels`` / ``out_channels`` from the probed widths where the config leaves them out
     (a value it gives must match), and reads these extra keys of each entry:
 
@@ -227,17 +227,6 @@ class DetectionDistiller(BaseDistiller):
                     else:
                         losses[f'loss_{name}_{pair.name}'] = out
         return losses
-
-
-@contextlib.contextmanager
-def capture_outputs(module: nn.Module):
-    """Collect the outputs of every call of ``module`` inside the context."""
-    outputs: list = []
-    handle = module.register_forward_hook(lambda _module, _args, out: outputs.append(out))
-    try:
-        yield outputs
-    finally:
-        handle.remove()
 
 
 def _check_levels_pair(distill_levels: Dict[str, List[LevelPair]], num_student_levels: int,

@@ -5,12 +5,14 @@ box-head embeddings fed to the classifier (``fc_cls``'s input: after the shared 
 the class logits; the teacher's own RoI extractor + box head then run on the same RoIs.
 """
 import contextlib
-from typing import Dict, Iterator, Sequence, Tuple
+from typing import Callable, Dict, Iterator, Sequence, Tuple
 
 import torch
 import torch.nn as nn
 from mmdet.structures.bbox import bbox2roi
 from torch import Tensor
+
+from ..utils import bbox_forward, capture_inputs, check_roi_head_api, intercept_bbox_loss
 
 ROI_INPUTS = ('roi_embeddings', 'roi_logits')
 
@@ -25,18 +27,8 @@ def check_roi_head(detector: nn.Module, key: str, loss_name: str) -> nn.Module:
                          f'`{key}` with a StandardRoIHead and a box head with `fc_cls` (e.g. '
                          f'Faster R-CNN); {type(detector).__name__} has '
                          f'{type(roi_head).__name__ if roi_head is not None else "no RoI head"}')
+    check_roi_head_api(roi_head)
     return roi_head
-
-
-@contextlib.contextmanager
-def _fc_cls_inputs(bbox_head: nn.Module) -> Iterator[list]:
-    inputs: list = []
-    handle = bbox_head.fc_cls.register_forward_pre_hook(
-        lambda _module, args: inputs.append(args[0]))
-    try:
-        yield inputs
-    finally:
-        handle.remove()
 
 
 @contextlib.contextmanager
@@ -45,11 +37,11 @@ def capture_student_rois(detector: nn.Module) -> Iterator[Dict[str, Tensor]]:
     ``(R, D)`` and ``logits`` ``(R, K + 1)`` of the RoIs sampled in ``detector.loss``."""
     roi_head = detector.roi_head
     record: Dict[str, Tensor] = {}
-    original = roi_head.bbox_loss
 
-    def bbox_loss(x: Tuple[Tensor], sampling_results: Sequence) -> dict:
-        with _fc_cls_inputs(roi_head.bbox_head) as embeddings:
-            results = original(x, sampling_results)
+    def recording_bbox_loss(bbox_loss: Callable[..., dict], x: Tuple[Tensor, ...],
+                            sampling_results: Sequence) -> dict:
+        with capture_inputs(roi_head.bbox_head.fc_cls) as embeddings:
+            results = bbox_loss(x, sampling_results)
         record.update(
             rois=bbox2roi([res.priors for res in sampling_results]),
             labels=roi_head.bbox_head.get_targets(sampling_results, roi_head.train_cfg,
@@ -57,12 +49,8 @@ def capture_student_rois(detector: nn.Module) -> Iterator[Dict[str, Tensor]]:
             embeddings=embeddings[-1], logits=results['cls_score'])
         return results
 
-    # An instance attribute shadows the method for this step only.
-    roi_head.bbox_loss = bbox_loss
-    try:
+    with intercept_bbox_loss(roi_head, recording_bbox_loss):
         yield record
-    finally:
-        del roi_head.bbox_loss
 
 
 @torch.no_grad()
@@ -70,8 +58,8 @@ def teacher_roi_outputs(detector: nn.Module, feats: Sequence[Tensor],
                         rois: Tensor) -> Tuple[Tensor, Tensor]:
     """The teacher's box-head ``(embeddings, logits)`` on ``rois`` from its own features."""
     roi_head = detector.roi_head
-    with _fc_cls_inputs(roi_head.bbox_head) as embeddings:
-        logits = roi_head._bbox_forward(feats, rois)['cls_score']
+    with capture_inputs(roi_head.bbox_head.fc_cls) as embeddings:
+        logits = bbox_forward(roi_head, feats, rois)['cls_score']
     return embeddings[-1], logits
 
 

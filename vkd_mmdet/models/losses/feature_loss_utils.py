@@ -1,15 +1,33 @@
-"""Helpers shared by the FPN-level feature losses: shape checks and padding-aware means."""
+"""Helpers shared by the distillation losses: the shape check and padding-aware means."""
 from typing import Optional
 
 from torch import Tensor
 
+CHANNELS_HINT = 'the student after its projector / adapter: check in_channels / out_channels'
 
-def check_same_shape(loss_name: str, student: Tensor, teacher: Tensor) -> None:
-    """Refuse to broadcast: the (adapted) student and the teacher must have one shape."""
-    if student.dim() != 4 or student.shape != teacher.shape:
-        raise ValueError(f'{loss_name}: (adapted) student feature {tuple(student.shape)} and '
-                         f'teacher feature {tuple(teacher.shape)} must both be (N, C, H, W) of '
-                         'the same shape; check in_channels / out_channels')
+
+def check_same_shape(loss_name: str,
+                     student: Tensor,
+                     teacher: Tensor,
+                     layout: str = '(N, C, H, W)',
+                     kind: str = 'feature',
+                     hint: str = CHANNELS_HINT) -> None:
+    """Refuse to broadcast: student and teacher must have one shape, with ``layout``'s number of
+    dimensions.
+
+    Args:
+        loss_name (str): starts the error message.
+        student (Tensor): the student side, as the loss compares it (e.g. after its adapter).
+        teacher (Tensor): the teacher side.
+        layout (str): the expected dimensions, e.g. ``'(N, K)'``; their count is checked.
+            Defaults to ``'(N, C, H, W)'`` (an FPN level).
+        kind (str): what the tensors are, for the message. Defaults to ``'feature'``.
+        hint (str): how to fix a mismatch, for the message. Defaults to ``CHANNELS_HINT``.
+    """
+    if student.dim() != layout.count(',') + 1 or student.shape != teacher.shape:
+        raise ValueError(f'{loss_name}: student {kind} {tuple(student.shape)} and teacher {kind} '
+                         f'{tuple(teacher.shape)} must both be {layout} of the same shape '
+                         f'({hint})')
 
 
 def masked_mean(loss: Tensor, valid_mask: Optional[Tensor]) -> Tensor:

@@ -5,6 +5,8 @@ from mmengine.logging import MessageHub
 from mmengine.model import BaseModule
 from torch import Tensor
 
+from .feature_loss_utils import check_same_shape
+
 
 @MODELS.register_module()
 class LogitKDLoss(BaseModule):
@@ -48,9 +50,8 @@ class LogitKDLoss(BaseModule):
         self.warmup_epochs = warmup_epochs
 
     def forward(self, student: Tensor, teacher: Tensor) -> Tensor:
-        if student.shape != teacher.shape:
-            raise ValueError(f'LogitKDLoss: student logits {tuple(student.shape)} and teacher '
-                             f'logits {tuple(teacher.shape)} differ (same classes expected)')
+        check_same_shape('LogitKDLoss', student, teacher, layout='(N, K)', kind='logits',
+                         hint='same classes expected')
         t = self.temperature
         kl = F.kl_div(F.log_softmax(student / t, dim=-1), F.log_softmax(teacher / t, dim=-1),
                       reduction='batchmean', log_target=True)

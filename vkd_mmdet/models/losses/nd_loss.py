@@ -8,6 +8,8 @@ from mmdet.registry import MODELS
 from mmengine.model import BaseModule
 from torch import Tensor
 
+from .feature_loss_utils import check_same_shape
+
 
 @MODELS.register_module()
 class NDLoss(BaseModule):
@@ -15,12 +17,13 @@ class NDLoss(BaseModule):
     Regularizing Feature Norm and Direction", ECCV 2024), on RoI embeddings or pooled features.
 
     Per sample ``r`` of class ``y``: ``l_r = 1 - <s_r, c_y / ||c_y||> / max(||s_r||, ||t_r||)``,
-    ``loss = w * mean_r l_r``. ``s`` is the student embedding (through a projector when the
-    widths differ), ``t`` the teacher's embedding of the same sample (only its norm enters),
-    ``c_y`` the teacher's class-mean embedding, computed offline over the training set by
-    ``tools/compute_class_centers.py`` and loaded as a buffer (never averaged per batch). While
-    ``||s|| < ||t||`` the denominator is the teacher norm and the loss also grows the student's
-    norm along ``c_y``; once ``||s|| >= ||t||`` it is ``1 - cos(s, c_y)``, direction only.
+    ``loss = w * mean_r l_r``. ``s`` is the student embedding (when the widths differ, through
+    ``.adapter``: BN1d -> Dropout -> Linear, KD++'s "projector"), ``t`` the teacher's embedding of
+    the same sample (only its norm enters), ``c_y`` the teacher's class-mean embedding, computed
+    offline over the training set by ``tools/compute_class_centers.py`` and loaded as a buffer
+    (never averaged per batch). While ``||s|| < ||t||`` the denominator is the teacher norm and
+    the loss also grows the student's norm along ``c_y``; once ``||s|| >= ||t||`` it is
+    ``1 - cos(s, c_y)``, direction only.
 
     Attribute ``input_type = 'roi_embeddings'``: in :class:`DetectionDistiller` the samples are
     the RoIs sampled by the student's RoI head, ``s`` / ``t`` the box-head embeddings after ReLU
@@ -36,7 +39,7 @@ class NDLoss(BaseModule):
         class_centers (str, optional): file written by ``tools/compute_class_centers.py``.
             None leaves zero centres to be filled from a checkpoint; training with them raises.
         loss_weight (float): ``w``. Defaults to 1.0 (KD++ uses 1.5 for R101 -> R18).
-        dropout (float): dropout of the projector used when ``D_s != D_t``. Defaults to 0.5.
+        dropout (float): dropout of the adapter used when ``D_s != D_t``. Defaults to 0.5.
         background (bool): keep a centre for the background class ``num_classes`` (detection
             RoIs); False for classification. The centres have ``num_classes + background`` rows.
             Defaults to True.
@@ -65,8 +68,8 @@ class NDLoss(BaseModule):
                  background: bool = True,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
-        # KD++'s projector when widths differ: BN1d -> Dropout -> Linear, on the ND branch only.
-        self.projector = nn.Identity() if in_channels == out_channels else nn.Sequential(
+        # KD++'s map when widths differ: BN1d -> Dropout -> Linear, on the ND branch only.
+        self.adapter = nn.Identity() if in_channels == out_channels else nn.Sequential(
             nn.BatchNorm1d(in_channels), nn.Dropout(dropout), nn.Linear(in_channels, out_channels))
         num_rows = num_classes + int(background)
         self.register_buffer('class_centers', torch.zeros(num_rows, out_channels))
@@ -82,11 +85,11 @@ class NDLoss(BaseModule):
                                    '`python tools/compute_class_centers.py CONFIG` and set '
                                    '`class_centers` in the loss config')
             self._centers_checked = True
-        student = self.projector(student)
-        if student.shape != teacher.shape or labels.shape != student.shape[:1]:
-            raise ValueError(f'NDLoss: student {tuple(student.shape)} (after the projector), '
-                             f'teacher {tuple(teacher.shape)} and labels {tuple(labels.shape)} '
-                             'must be (R, D), (R, D) and (R,)')
+        student = self.adapter(student)
+        check_same_shape('NDLoss', student, teacher, layout='(R, D)', kind='embeddings')
+        if labels.shape != student.shape[:1]:
+            raise ValueError(f'NDLoss: labels {tuple(labels.shape)} must be (R,) for the '
+                             f'{student.shape[0]} embeddings')
         if student.shape[0] == 0:
             return student.sum() * 0
         directions = F.normalize(self.class_centers[labels], dim=1)

@@ -1,4 +1,4 @@
-"""SRD feature loss: linear projector with bias, affine-free BatchNorm, log-sum of |diff|^4."""
+"""SRD feature loss: linear adapter with bias, affine-free BatchNorm, log-sum of |diff|^4."""
 from typing import Optional
 
 import torch.nn as nn
@@ -19,13 +19,14 @@ class SRDLoss(BaseModule):
     Projector in Knowledge Distillation", AAAI 2024).
 
     ``loss = w * log( sum over samples, pixels and channels of |BN(W s + b) - BN(t)|^4 )``: a
-    free linear projector with bias maps the student to the teacher's channels (per pixel), both
-    sides go through an affine-free BatchNorm in training mode (statistics of the batch, eps
-    1e-4, no running statistics), and the soft-maximum distance is the log of the summed fourth
-    powers. Applying it per FPN level with every pixel as a sample is our adaptation (the paper
-    uses pooled classification features). With ``ignore_padding`` the statistics and the sum use
-    the real image pixels of ``valid_mask`` only. The log makes the loss scale-free: the number of
-    pixels shifts its value, not its gradient direction.
+    free linear adapter with bias (``.adapter``, a 1x1 conv: the paper's linear "projector")
+    maps the student to the teacher's channels (per pixel), both sides go through an affine-free
+    BatchNorm in training mode (statistics of the batch, eps 1e-4, no running statistics), and
+    the soft-maximum distance is the log of the summed fourth powers. Applying it per FPN level
+    with every pixel as a sample is our adaptation (the paper uses pooled classification
+    features). With ``ignore_padding`` the statistics and the sum use the real image pixels of
+    ``valid_mask`` only. The log makes the loss scale-free: the number of pixels shifts its value,
+    not its gradient direction.
 
     Args:
         in_channels (int): student channels ``C_s``.
@@ -54,7 +55,7 @@ class SRDLoss(BaseModule):
                  sync_stats: bool = False,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
-        self.projector = nn.Conv2d(in_channels, out_channels, kernel_size=1, bias=True)
+        self.adapter = nn.Conv2d(in_channels, out_channels, kernel_size=1, bias=True)
         self.loss_weight = loss_weight
         self.eps = eps
         self.ignore_padding = ignore_padding
@@ -62,10 +63,10 @@ class SRDLoss(BaseModule):
 
     def forward(self, student: Tensor, teacher: Tensor,
                 valid_mask: Optional[Tensor] = None) -> Tensor:
-        projected = self.projector(student)
-        check_same_shape('SRDLoss', projected, teacher)
+        adapted = self.adapter(student)
+        check_same_shape('SRDLoss', adapted, teacher)
         mask = valid_mask if self.ignore_padding else None
-        student_norm = standardize_channels(projected, mask, self.eps, self.sync_stats)
+        student_norm = standardize_channels(adapted, mask, self.eps, self.sync_stats)
         teacher_norm = standardize_channels(teacher, mask, self.eps, self.sync_stats)
         power = (student_norm - teacher_norm).abs().pow(4)
         if mask is not None:

@@ -6,6 +6,7 @@ from mmpretrain.registry import MODELS
 from torch import Tensor
 
 from ..projectors import OrthogonalProjector
+from .feature_loss_utils import check_same_shape
 
 
 @MODELS.register_module()
@@ -62,9 +63,6 @@ class VkDClsLoss(BaseModule):
             raise ValueError(f'VkDClsLoss expects pooled (N, C) features, got student '
                              f'{tuple(student.shape)} and teacher {tuple(teacher.shape)}')
         projected = self.projector(student)
-        if projected.shape != teacher.shape:
-            raise ValueError(f'VkDClsLoss: projected student {tuple(projected.shape)} and teacher '
-                             f'{tuple(teacher.shape)} feature shapes differ (check in_channels / '
-                             'out_channels)')
+        check_same_shape('VkDClsLoss', projected, teacher, layout='(N, C)')
         target = F.layer_norm(teacher, teacher.shape[-1:], eps=self.eps)
         return self.loss_weight * F.smooth_l1_loss(projected, target, beta=self.beta)

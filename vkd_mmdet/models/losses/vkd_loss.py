@@ -9,7 +9,7 @@ from torch import Tensor
 
 from ..projectors import OrthogonalProjector
 from ..utils import standardize_channels
-from .feature_loss_utils import masked_mean
+from .feature_loss_utils import check_same_shape, masked_mean
 
 
 @MODELS.register_module()
@@ -24,9 +24,9 @@ class VkDLoss(BaseModule):
     With ``ignore_padding`` (default) the statistics and the mean run over the real image pixels
     only; mmdet's batch padding would otherwise enter both (the authors' code includes it).
 
-    Ablations of the paper's two components (``tools/bench_methods.py``): ``projector='linear'``
-    replaces ``P`` by a free bias-free 1x1 convolution; ``normalize=False`` compares ``P s`` with
-    ``t`` as they are (with both: plain feature matching through an adapter).
+    Ablations of the paper's two components (``tools/bench_methods.py``): ``orthogonal=False``
+    replaces ``P`` by a free bias-free 1x1 conv adapter ``A`` (``.adapter``); ``normalize=False``
+    compares ``P s`` with ``t`` as they are (with both: plain feature matching through ``A``).
 
     Args:
         in_channels (int): student channels ``C_s``.
@@ -34,8 +34,8 @@ class VkDLoss(BaseModule):
         loss_weight (float): ``w``. Defaults to 1.0.
         orthogonal_map (str): projector map, see :class:`OrthogonalProjector`.
             Defaults to ``'matrix_exp'``.
-        projector (str): ``'orthogonal'`` (the paper) or ``'linear'`` (a free 1x1 convolution
-            without bias, an ablation). Defaults to ``'orthogonal'``.
+        orthogonal (bool): map the student by the orthogonal projector ``P`` (the paper); False
+            maps it by a free bias-free 1x1 conv adapter instead (an ablation). Defaults to True.
         normalize (bool): standardise both features per channel (the paper); False is an
             ablation. Defaults to True.
         beta (float): smooth-L1 threshold. Defaults to 1.0.
@@ -52,6 +52,7 @@ class VkDLoss(BaseModule):
     Note:
         The projector lives in this module (``.projector``); configs keep it out of weight decay
         with ``paramwise_cfg=dict(custom_keys={'projector.raw_weight': dict(decay_mult=0.)})``.
+        The ablation's adapter is ``.adapter`` (its weight: ``adapter.weight``).
 
     Config:
         ``dict(type='VkDLoss', in_channels=256, out_channels=256, loss_weight=1.0)``
@@ -62,7 +63,7 @@ class VkDLoss(BaseModule):
                  out_channels: int,
                  loss_weight: float = 1.0,
                  orthogonal_map: str = 'matrix_exp',
-                 projector: str = 'orthogonal',
+                 orthogonal: bool = True,
                  normalize: bool = True,
                  beta: float = 1.0,
                  eps: float = 1e-5,
@@ -70,13 +71,13 @@ class VkDLoss(BaseModule):
                  sync_stats: bool = False,
                  init_cfg=None) -> None:
         super().__init__(init_cfg=init_cfg)
-        if projector == 'orthogonal':
+        if not isinstance(orthogonal, bool):  # e.g. a string would silently read as True
+            raise TypeError(f'VkDLoss: orthogonal must be True or False, got {orthogonal!r}')
+        if orthogonal:
             self.projector = OrthogonalProjector(in_channels, out_channels, orthogonal_map)
-        elif projector == 'linear':
-            self.projector = nn.Conv2d(in_channels, out_channels, kernel_size=1, bias=False)
         else:
-            raise ValueError(f"VkDLoss: projector must be 'orthogonal' or 'linear', "
-                             f'got {projector!r}')
+            self.adapter = nn.Conv2d(in_channels, out_channels, kernel_size=1, bias=False)
+        self.orthogonal = orthogonal
         self.normalize = normalize
         self.loss_weight = loss_weight
         self.beta = beta
@@ -86,10 +87,8 @@ class VkDLoss(BaseModule):
 
     def forward(self, student: Tensor, teacher: Tensor,
                 valid_mask: Optional[Tensor] = None) -> Tensor:
-        projected = self.projector(student)
-        if projected.shape != teacher.shape:
-            raise ValueError(f'VkDLoss: projected student {tuple(projected.shape)} and teacher '
-                             f'{tuple(teacher.shape)} feature shapes differ')
+        projected = (self.projector if self.orthogonal else self.adapter)(student)
+        check_same_shape('VkDLoss', projected, teacher)
         mask = valid_mask if self.ignore_padding else None
         if self.normalize:
             projected = standardize_channels(projected, mask, self.eps, self.sync_stats)

@@ -42,7 +42,7 @@ class OrthogonalProjector(BaseModule):
     METHODS.md); that factor is left out here. Decay still pulls ``X`` towards zero, i.e. ``W``
     towards its initial value, so configs keep ``raw_weight`` out of weight decay too, with
     ``custom_keys={'projector.raw_weight': dict(decay_mult=0.)}``: no other module of mmdet,
-    mmpretrain or timm has a parameter of that name, so free projectors keep their decay.
+    mmpretrain or timm has a parameter of that name, so free adapters keep their decay.
 
     Args:
         in_channels (int): ``C_s``, the student's channels.
