@@ -31,16 +31,20 @@ def _tiny_configs(config_dir):
         (config_dir / name).write_text(f"_base_ = ['{DEMO}/{name}']\n{TINY_PIPELINES}{model}\n")
 
 
+def _argv(tmp, *extra):
+    """A 2-iteration bench on 6 + 4 tiny images in ``tmp``, with the configs of _tiny_configs."""
+    return ['--work-dir', str(tmp / 'work'), '--demo-work-dir', str(tmp / 'demo'),
+            '--data-root', str(tmp / 'data'), '--config-dir', str(tmp / 'configs'),
+            '--num-train', '6', '--num-val', '4', '--image-size', '48', '64',
+            '--teacher-iters', '2', '--student-iters', '2', '--seeds', '0', '--jobs', '2', *extra]
+
+
 @pytest.fixture(scope='module')
 def bench_run(tmp_path_factory):
     tmp = tmp_path_factory.mktemp('bench')
     (tmp / 'configs').mkdir()
     _tiny_configs(tmp / 'configs')
-    argv = ['--work-dir', str(tmp / 'work'), '--demo-work-dir', str(tmp / 'demo'),
-            '--data-root', str(tmp / 'data'), '--config-dir', str(tmp / 'configs'),
-            '--num-train', '6', '--num-val', '4', '--image-size', '48', '64',
-            '--teacher-iters', '2', '--student-iters', '2', '--seeds', '0', '--jobs', '2',
-            '--rows', *ROWS, '--markdown', str(tmp / 'docs' / 'methods.md')]
+    argv = _argv(tmp, '--rows', *ROWS, '--markdown', str(tmp / 'docs' / 'methods.md'))
     return tmp, argv, bench_methods.main(argv)
 
 
@@ -128,11 +132,7 @@ def test_diagnosis_runs_its_variants_and_measures_gradient_norms(tmp_path):
     import numpy as np
     (tmp_path / 'configs').mkdir()
     _tiny_configs(tmp_path / 'configs')
-    argv = ['--work-dir', str(tmp_path / 'work'), '--demo-work-dir', str(tmp_path / 'demo'),
-            '--data-root', str(tmp_path / 'data'), '--config-dir', str(tmp_path / 'configs'),
-            '--num-train', '6', '--num-val', '4', '--image-size', '48', '64',
-            '--teacher-iters', '2', '--student-iters', '2', '--seeds', '0', '--jobs', '2',
-            '--diagnosis', '--rows', 'vkd', 'vkd-w6', 'vkd-padstats']
+    argv = _argv(tmp_path, '--diagnosis', '--rows', 'vkd', 'vkd-w6', 'vkd-padstats')
     results = bench_methods.main(argv)
     runs = {r['row'][1]: r for r in results['runs']}
     assert set(runs) == {'student', 'vkd', 'vkd-w6', 'vkd-padstats', 'vkd+grad-norms'}
