@@ -29,7 +29,10 @@ def _distiller(tmp_path):
         teacher_ckpt=save_random_checkpoint(teacher, str(tmp_path / 'teacher.pth')),
         distill_losses=dict(
             vkd=dict(type='VkDLoss', in_channels=16, out_channels=16, loss_weight=4.0),
-            fitnet=dict(type='FitNetLoss', in_channels=16, out_channels=16))))
+            fitnet=dict(type='FitNetLoss', in_channels=16, out_channels=16),
+            # one module over all levels: logged as `loss_rtk`, without a level suffix
+            rtk=dict(type='RTKLoss', in_channels=16, out_channels=16, num_levels=5,
+                     qk_dim=8))))
 
 
 def _batch(seed=0):
@@ -46,9 +49,10 @@ def _expected_norms(model, batch):
     total = lambda keys: sum(sum(v) if isinstance(v, list) else v  # noqa: E731
                              for k, v in losses.items() if k in keys)
     keys = {'vkd': [k for k in losses if k.startswith('loss_vkd_')],
-            'fitnet': [k for k in losses if k.startswith('loss_fitnet_')]}
-    keys['task'] = [k for k in losses if 'loss' in k and k not in keys['vkd'] + keys['fitnet']]
-    keys['distill'] = keys['vkd'] + keys['fitnet']
+            'fitnet': [k for k in losses if k.startswith('loss_fitnet_')],
+            'rtk': ['loss_rtk']}
+    keys['distill'] = keys['vkd'] + keys['fitnet'] + keys['rtk']
+    keys['task'] = [k for k in losses if 'loss' in k and k not in keys['distill']]
     expected = {}
     for part, names in keys.items():
         assert names, part
@@ -71,7 +75,7 @@ def test_norms_match_plain_torch_and_leave_buffers_rng_and_grads_alone(tmp_path)
     for key in expected:
         assert norms[key] == pytest.approx(expected[key], rel=1e-4), key
     # The parts pull differently: the measurement is per part, not one norm copied around.
-    assert len({round(v, 6) for v in norms.values()}) == 4
+    assert len({round(v, 6) for v in norms.values()}) == 5
     for key, value in model.named_buffers():
         assert torch.equal(value, buffers[key]), key
     assert torch.equal(torch.get_rng_state(), rng)

@@ -99,8 +99,10 @@ class DistillGradNormHook(Hook):
                 if 'loss' not in key:
                     continue
                 value = sum(value) if isinstance(value, (list, tuple)) else value
+                # `loss_<name>` (one module for all levels, e.g. RTK) or `loss_<name>_<level>`
                 owner = next((name for name in model.distill_losses
-                              if key.startswith(f'loss_{name}_')), 'task')
+                              if key == f'loss_{name}' or key.startswith(f'loss_{name}_')),
+                             'task')
                 parts[owner] = parts.get(owner, 0) + value
             norms = {key: _norm(torch.autograd.grad(value, params, retain_graph=True,
                                                     allow_unused=True))
