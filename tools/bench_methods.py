@@ -386,8 +386,9 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
         table, results['best'] = sweep_table(rows, records, teachers)
     elif args.diagnosis:
         name = 'diagnosis'
-        table = methods_table(rows, records, teachers, PROXIES, {}) + '\n' + grad_norm_table(
-            [r for r in records if r['row'][1].endswith(GRAD_SUFFIX)], records, rows)
+        measured = [r for r in records if r['row'][1].endswith(GRAD_SUFFIX)]
+        table = methods_table(rows, records, teachers, PROXIES, {}, reference='vkd') + '\n' + \
+            grad_norm_table(measured, records, rows)
     else:
         name = 'methods_tuned' if tuned else 'methods'
         table = methods_table(rows, records, teachers, PROXIES, tuned)

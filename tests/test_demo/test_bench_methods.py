@@ -154,7 +154,9 @@ def test_diagnosis_runs_its_variants_and_measures_gradient_norms(tmp_path):
     ratio = [h['distill'] / h['task'] for h in history]
     assert cells[3:5] == [f'{np.mean(ratio[:1]):.2f}', f'{np.mean(ratio[1:]):.2f}']
     assert cells[5:] == [f'{100 * measured["AP"]:.1f}'] * 2
-    assert "| VkD at PKD's loss scale |" in table
+    w6 = next(x for x in table.splitlines() if x.startswith("| VkD at PKD's loss scale |"))
+    # the last column: the paired AP difference to VkD of the same seed
+    assert w6.split('|')[-2].strip() == f'{100 * (runs["vkd-w6"]["AP"] - runs["vkd"]["AP"]):+.1f}'
 
 
 def test_tuned_section_survives_the_paper_run_and_is_replaced_by_the_next_tuned_run(tmp_path):

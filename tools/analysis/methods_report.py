@@ -5,7 +5,7 @@ A record (one training run, ``tools/run_demo.py``'s ``train``) holds ``AP``, ``A
 """
 import json
 import os.path as osp
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -22,16 +22,18 @@ def _mean_std(values: Sequence[float], scale: float = 100.0, digits: int = 1,
 
 
 def paired_gains(runs: List[dict], students: List[dict]) -> List[float]:
-    """AP of each run minus the AP of the student alone of the same seed (seeds without a
-    student run are left out)."""
+    """AP of each run minus the AP of the same seed's run in ``students`` (the student alone, or
+    another reference row; seeds without one are left out)."""
     student_ap = {r['seed']: r['AP'] for r in students}
     return [r['AP'] - student_ap[r['seed']] for r in runs if r['seed'] in student_ap]
 
 
 def methods_table(rows: Sequence, records: List[dict], teachers: Dict[str, dict],
-                  proxies: Dict[str, object], tuned: Dict[str, float]) -> str:
+                  proxies: Dict[str, object], tuned: Dict[str, float],
+                  reference: Optional[str] = None) -> str:
     """One markdown table per proxy: a line per row (``bench_methods.Row``) with AP, AP50, the
-    paired gain, the share of the teacher-student gap closed and the relative training time."""
+    paired gain, the share of the teacher-student gap closed and the relative training time;
+    with ``reference`` (a row key) also each row's paired AP difference to that row."""
     out = []
     for proxy in dict.fromkeys(r.proxy for r in rows):
         students = _runs(records, proxy, 'student')
@@ -40,8 +42,10 @@ def methods_table(rows: Sequence, records: List[dict], teachers: Dict[str, dict]
         gap = teachers[proxy]['AP'] - student_ap
         out += [f'**{proxies[proxy].label}**: teacher {100 * teachers[proxy]["AP"]:.1f} AP, '
                 f'{100 * teachers[proxy]["AP50"]:.1f} AP50.\n',
-                '| method | config | loss weight | AP | AP50 | gain (AP) | gap closed | time |',
-                '|---|---|---|---:|---:|---:|---:|---:|']
+                '| method | config | loss weight | AP | AP50 | gain (AP) | gap closed | time |' +
+                (f' vs {reference} (AP) |' if reference else ''),
+                '|---|---|---|---:|---:|---:|---:|---:|' + ('---:|' if reference else '')]
+        references = _runs(records, proxy, reference) if reference else []
         for row in (r for r in rows if r.proxy == proxy):
             runs = _runs(records, proxy, row.key)
             if not runs:
@@ -57,10 +61,14 @@ def methods_table(rows: Sequence, records: List[dict], teachers: Dict[str, dict]
                 gain_text = _mean_std(gains, sign='+')
                 closed = f'{100 * np.mean(gains) / gap:.0f} %' if gap > 0 else 'n/a'
             relative = np.mean([r['train_time'] for r in runs]) / student_time
-            out.append(f'| {row.label} | `{row.config}` | {weight} | '
-                       f'{_mean_std([r["AP"] for r in runs])} | '
-                       f'{_mean_std([r["AP50"] for r in runs])} | {gain_text} | {closed} | '
-                       f'{relative:.2f}x |')
+            line = (f'| {row.label} | `{row.config}` | {weight} | '
+                    f'{_mean_std([r["AP"] for r in runs])} | '
+                    f'{_mean_std([r["AP50"] for r in runs])} | {gain_text} | {closed} | '
+                    f'{relative:.2f}x |')
+            if reference:
+                line += (' - |' if row.key in ('student', reference) else
+                         f' {_mean_std(paired_gains(runs, references), sign="+")} |')
+            out.append(line)
         out.append('')
     return '\n'.join(out)
 
