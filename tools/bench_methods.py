@@ -485,8 +485,9 @@ def page(args: argparse.Namespace, argv: Optional[Sequence[str]], table: str, te
             f'{args.seeds}. AP: COCO box AP (mmdet `CocoMetric`) on the val split, x100, mean ± '
             f'sample std over seeds; gain: AP minus the same-seed student alone; gap closed: '
             f'mean gain / (teacher AP - mean student AP); time: training iterations (data '
-            f'loading included, validation excluded) relative to the student alone of the same '
-            f'proxy. {args.jobs} runs in parallel, {args.threads} torch thread(s) each, '
+            f'loading included, validation excluded), the fastest run of the row relative to '
+            f'the fastest student alone of the same proxy (the least contended runs). '
+            f'{args.jobs} runs in parallel, {args.threads} torch thread(s) each, '
             f'{os.cpu_count()} CPU(s) seen, load average at the end {load}. This invocation: '
             f'{wall_time / 60:.1f} min (reused runs and cached teachers not re-trained); the '
             f'table from scratch, teachers aside: {run_minutes(records, args.jobs)}.\n\n{table}')
