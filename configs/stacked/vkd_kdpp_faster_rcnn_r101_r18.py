@@ -2,4 +2,4 @@
 # KD++ on the sampled RoIs (loss_nd, loss_kd). Weights as in each method's own config.
 _base_ = ['../kdpp/kdpp_faster_rcnn_r101_r18.py']
 model = dict(distill_losses=dict(
-    vkd=dict(type='VkDLoss', in_channels=256, out_channels=256, loss_weight=1.0)))
+    vkd=dict(type='VkDLoss', in_channels=256, out_channels=256, loss_weight=4.0)))
