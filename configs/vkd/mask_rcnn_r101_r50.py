@@ -6,8 +6,8 @@
 #   a plain mmdet Mask R-CNN that predicts masks.
 # - data, 2x schedule (SGD 0.02, batch 16) and runtime: the student's config, inherited.
 # - distillation: VkD on all five FPN levels (P2-P6, 256 -> 256 channels, read from the necks);
-#   weight 4.0 is the VkD authors' detection weight,
-#   chosen on the CPU proxies' tune split (docs/vkd_diagnosis.md).
+#   weight 4.0, the VkD authors' detection weight: on the CPU proxies' tune split
+#   1-2 lost 0.6-2.1 AP to 4 (docs/vkd_diagnosis.md).
 _base_ = ['mmdet::mask_rcnn/mask-rcnn_r50_fpn_2x_coco.py']
 custom_imports = dict(imports=['vkd_mmdet'], allow_failed_imports=False)
 # Training ends by exporting the student as a plain mmdet model to <work_dir>/student;
