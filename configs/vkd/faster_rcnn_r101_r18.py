@@ -4,9 +4,9 @@
 # - student: mmdet::faster_rcnn/faster-rcnn_r50_fpn_2x_coco.py with an ImageNet-pretrained ResNet-18
 #   (torchvision://resnet18); mmdet's zoo has no Faster R-CNN R18.
 # - data, 2x schedule (SGD 0.02, batch 16) and runtime: the student's config, inherited.
-# - distillation: VkD on all five FPN levels (P2-P6); weight 4.0 per level, the VkD authors' detection weight: on both CPU
-#   proxies' held-out tune split 1-2 lost 0.6-2.1 AP to 4, while 4 and 10 differ by less than one
-#   seed's noise (docs/vkd_diagnosis.md).
+# - distillation: VkD on all five FPN levels (P2-P6); weight 4.0 per level, the VkD authors'
+#   detection weight: on both CPU proxies' held-out tune split 1-2 lost 0.6-2.1 AP to 4, while 4
+#   and 10 differ by less than one seed's noise (docs/vkd_diagnosis.md).
 _base_ = ['mmdet::faster_rcnn/faster-rcnn_r50_fpn_2x_coco.py']
 custom_imports = dict(imports=['vkd_mmdet'], allow_failed_imports=False)
 # Training ends by exporting the student as a plain mmdet model to <work_dir>/student;

@@ -5,9 +5,9 @@
 #   31.7 box AP
 #   with the 1x schedule in mmdet's zoo).
 # - data, 2x schedule and runtime: mmdet::retinanet/retinanet_r50_fpn_2x_coco.py, inherited.
-# - distillation: VkD on all five FPN levels (P3-P7); weight 4.0 per level, the VkD authors' detection weight: on both CPU
-#   proxies' held-out tune split 1-2 lost 0.6-2.1 AP to 4, while 4 and 10 differ by less than one
-#   seed's noise (docs/vkd_diagnosis.md).
+# - distillation: VkD on all five FPN levels (P3-P7); weight 4.0 per level, the VkD authors'
+#   detection weight: on both CPU proxies' held-out tune split 1-2 lost 0.6-2.1 AP to 4, while 4
+#   and 10 differ by less than one seed's noise (docs/vkd_diagnosis.md).
 _base_ = ['mmdet::retinanet/retinanet_r50_fpn_2x_coco.py']
 custom_imports = dict(imports=['vkd_mmdet'], allow_failed_imports=False)
 # Training ends by exporting the student as a plain mmdet model to <work_dir>/student;

@@ -7,8 +7,8 @@
 #   its paramwise_cfg (no decay on norms and biases) and EMA: the student's config, inherited. The
 #   exported student holds the EMA weights (what mmdet evaluates).
 # - distillation: VkD on the three strides both necks give (P3-P5, 96 -> 256 channels, widths
-#   read from the necks); weight 4.0, the VkD authors' detection weight: on the CPU proxies' tune split
-#   1-2 lost 0.6-2.1 AP to 4 (docs/vkd_diagnosis.md).
+#   read from the necks); weight 4.0, the VkD authors' detection weight: on the CPU proxies'
+#   tune split 1-2 lost 0.6-2.1 AP to 4 (docs/vkd_diagnosis.md).
 _base_ = ['mmdet::rtmdet/rtmdet_tiny_8xb32-300e_coco.py']
 custom_imports = dict(imports=['vkd_mmdet'], allow_failed_imports=False)
 # The student recipe's EMAHook and PipelineSwitchHook (switch_epoch = 300 - 20), then ours:
