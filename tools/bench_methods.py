@@ -490,7 +490,10 @@ def page(args: argparse.Namespace, argv: Optional[Sequence[str]], table: str, te
             f'{args.jobs} runs in parallel, {args.threads} torch thread(s) each, '
             f'{os.cpu_count()} CPU(s) seen, load average at the end {load}. This invocation: '
             f'{wall_time / 60:.1f} min (reused runs and cached teachers not re-trained); the '
-            f'table from scratch, teachers aside: {run_minutes(records, args.jobs)}.\n\n{table}')
+            f'table from scratch, teachers aside: {run_minutes(records, args.jobs)}.\n\n'
+            f'What the ranks mean, VkD\'s diagnosis and the methods that do not beat the student '
+            f'alone (RTK, ND, KD++: what was checked): [vkd_diagnosis.md](vkd_diagnosis.md).\n\n'
+            f'{table}')
 
 
 if __name__ == '__main__':
