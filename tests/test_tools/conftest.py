@@ -76,22 +76,27 @@ randomness = dict(seed=0)
 """
 
 
-def _tiny(base_channels: int, neck_channels: int) -> dict:
-    cfg = tiny_detector_cfg(RETINANET, num_classes=len(CLASSES), base_channels=base_channels,
-                            neck_channels=neck_channels)
-    cfg.test_cfg.score_thr = 0.0
-    return cfg.to_dict()
+def tiny_pair(root: Path, detector: str, num_val: int) -> tuple:
+    """Synthetic data in ``root/data`` (4 train, ``num_val`` val images) and two tiny versions of
+    mmdet's ``detector`` config: ``(teacher, student, teacher_ckpt)``, the teacher 16/32 wide with
+    a random checkpoint in ``root``, the student 8/16 wide."""
+    make_synthetic_coco(str(root / 'data'), num_train=4, num_val=num_val, image_size=(64, 96),
+                        max_objects=3)
+    init_default_scope('mmdet')
+    teacher, student = (tiny_detector_cfg(detector, num_classes=len(CLASSES),
+                                          base_channels=base, neck_channels=neck)
+                        for base, neck in ((16, 32), (8, 16)))
+    return teacher, student, save_random_checkpoint(teacher, str(root / 'teacher.pth'), seed=1)
 
 
 @pytest.fixture(scope='session')
 def tiny_run(tmp_path_factory) -> dict:
     """Paths of the generated data, the teacher checkpoint and the distiller config."""
     root = tmp_path_factory.mktemp('tiny_run')
-    make_synthetic_coco(str(root / 'data'), num_train=4, num_val=2, image_size=(64, 96),
-                        max_objects=3)
-    init_default_scope('mmdet')
-    teacher, student = _tiny(16, 32), _tiny(8, 16)
-    teacher_ckpt = save_random_checkpoint(teacher, str(root / 'teacher.pth'), seed=1)
+    teacher, student, teacher_ckpt = tiny_pair(root, RETINANET, num_val=2)
+    for model in (teacher, student):
+        model.test_cfg.score_thr = 0.0
+    teacher, student = teacher.to_dict(), student.to_dict()
     config = root / 'tiny_vkd_retinanet.py'
     config.write_text(CONFIG.format(data_root=root / 'data', classes=CLASSES,
                                     student=student, teacher=teacher,

@@ -11,12 +11,12 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 from mmengine.hooks import CheckpointHook
-from mmengine.registry import init_default_scope
 from test_tools.conftest import (
     CONFIG,
     NO_VAL,
     assert_resumed_like_uninterrupted,
     student_state,
+    tiny_pair,
     tool_main,
 )
 from toy_runner import toy_runner
@@ -24,9 +24,6 @@ from toy_runner import toy_runner
 from vkd_mmdet.engine.hooks import RNGStateHook
 from vkd_mmdet.testing import (
     CLASSES,
-    make_synthetic_coco,
-    save_random_checkpoint,
-    tiny_detector_cfg,
 )
 from vkd_mmdet.utils import get_rng_states, set_rng_states
 
@@ -211,13 +208,7 @@ train_dataloader = dict(
 @pytest.fixture(scope='module')
 def random_training(tmp_path_factory) -> dict:
     root = tmp_path_factory.mktemp('rng_state')
-    make_synthetic_coco(str(root / 'data'), num_train=4, num_val=1, image_size=(64, 96),
-                        max_objects=3)
-    init_default_scope('mmdet')
-    teacher, student = (tiny_detector_cfg(FASTER_RCNN, num_classes=len(CLASSES),
-                                          base_channels=base, neck_channels=neck)
-                        for base, neck in ((16, 32), (8, 16)))
-    teacher_ckpt = save_random_checkpoint(teacher, str(root / 'teacher.pth'), seed=1)
+    teacher, student, teacher_ckpt = tiny_pair(root, FASTER_RCNN, num_val=1)
     # The models by `cfg_path`: mmengine formats the whole config (yapf) five times per run,
     # which takes longer than the training when two full detector dicts are inline.
     for name, model in (('student', student), ('teacher', teacher)):
