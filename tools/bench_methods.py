@@ -3,6 +3,7 @@
     python tools/bench_methods.py [--seeds 0 1 2] [--jobs 2] [--reuse-runs] [--markdown FILE]
     python tools/bench_methods.py --sweep-weights [--sweep-factors 0.25 0.5 1 2.5]
     python tools/bench_methods.py --weights-from work_dirs/bench_methods/tune/sweep.json
+    python tools/bench_methods.py --diagnosis [--seeds 0 1 2]
 
 On ``tools/run_demo.py``'s synthetic shapes set, with its pieces (data generator, teacher cache,
 one training run with mmengine's ``Runner``, COCO evaluation):
@@ -22,7 +23,12 @@ Tuning (never on the reported split): ``--sweep-weights`` trains one seed of eve
 method with each of its loss weights scaled by ``--sweep-factors`` (the same budget for every
 method) on the ``tune`` split: ``--tune-fraction`` of the training images are held out as its
 evaluation set, the rest train. It writes ``<work-dir>/tune/sweep.json`` with every AP and each
-row's best factor; ``--weights-from`` that file then runs the reported table with those factors.
+row's best factor; ``--weights-from`` that file then runs the reported table with those factors
+(with ``--markdown``: its own section of the page, which the paper-weights run keeps).
+
+Diagnosis (``--diagnosis``, docs/vkd_diagnosis.md): ``DIAGNOSIS_ROWS`` (VkD with one change each)
+beside ``DIAGNOSIS_REFERENCE`` on the val split, plus seed 0 of every feature method again with
+``DistillGradNormHook``; tables into ``<work-dir>/val/diagnosis.md``.
 """
 import argparse
 import json
