@@ -15,6 +15,8 @@ def test_exported_student_holds_the_ema_weights(tiny_run, tmp_path):
                                  str(work_dir), '--cfg-options', *NO_VAL])
     assert runner.iter == 4
     ema_hook = next(hook for hook in runner.hooks if isinstance(hook, EMAHook))
+    # the averaged copy shares the frozen teacher instead of holding a second one
+    assert ema_hook.ema_model.module.teacher is runner.model.teacher
     ema = ema_hook.ema_model.module.student.state_dict()
     live = runner.model.student.state_dict()
     exported = torch.load(work_dir / 'student' / 'iter_4_student.pth',

@@ -47,6 +47,24 @@ def _sgd(model):
     return OptimWrapper(torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9))
 
 
+def test_deep_copy_shares_the_frozen_teacher_and_copies_the_rest(tmp_path):
+    model = _build(_distiller_cfg(tmp_path))
+    copied = copy.deepcopy(model)
+    assert copied.teacher is model.teacher  # one teacher on the device, also under EMAHook
+    student = dict(model.student.named_parameters())
+    for name, param in copied.student.named_parameters():
+        assert torch.equal(param, student[name]) and param.data_ptr() != \
+            student[name].data_ptr(), name
+    projector = model.distill_losses['vkd'][0].projector
+    assert copied.distill_losses['vkd'][0].projector is not projector
+    # Training the copy leaves the original alone; both still run.
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    copied.train_step(_batch(), _sgd(copied))
+    assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
+    assert copied.state_dict().keys() == before.keys()
+    model.train_step(_batch(), _sgd(model))
+
+
 def test_teacher_is_frozen_unsaved_and_student_learns(tmp_path):
     model = _build(_distiller_cfg(tmp_path))
     teacher_before = copy.deepcopy(model.teacher.state_dict())

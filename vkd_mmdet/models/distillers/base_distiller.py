@@ -1,5 +1,6 @@
 """What every distiller shares: a trainable student and a frozen, unsaved teacher."""
 import contextlib
+import copy
 from typing import Callable, Dict, Optional, Sequence, Tuple, Union
 
 import torch
@@ -123,6 +124,17 @@ class BaseDistiller(BaseModel):
         super().train(mode)
         self.teacher.train(False)
         return self
+
+    def __deepcopy__(self, memo: dict) -> 'BaseDistiller':
+        """A deep copy that shares the frozen teacher: the teacher is read-only, so a copy (e.g.
+        mmengine's ``EMAHook``, which averages a deep copy of the model: RTMDet's recipe) would
+        only hold a second, never-used teacher on the device. The student, the distillation
+        modules and everything else are copied as usual."""
+        memo[id(self.teacher)] = self.teacher
+        copied = type(self).__new__(type(self))
+        memo[id(self)] = copied
+        copied.__setstate__(copy.deepcopy(self.__dict__, memo))
+        return copied
 
     def _apply(self, fn, *args, **kwargs):
         super()._apply(fn, *args, **kwargs)
