@@ -84,12 +84,12 @@ def test_dist_train_refuses_a_decayed_projector_on_both_ranks(tiny_run, tmp_path
         env=env, capture_output=True, text=True, timeout=240)
     output = result.stdout + result.stderr
     assert result.returncode != 0, output[-3000:]
-    # One refusal per rank: torch 2.14's c10d excepthook prefixes each rank's traceback lines
-    # with '[rank<N>]: ', torch 2.1 prints them bare.
-    refusals = [line for line in output.splitlines()
-                if 'ValueError: optim_wrapper: orthogonal projector' in line]
-    prefixes = sorted(line.split('ValueError')[0] for line in refusals)
-    assert prefixes in (['', ''], ['[rank0]: ', '[rank1]: ']), output[-6000:]
+    # One refusal per rank. The ranks write to one pipe, so a rank's line can land in the middle
+    # of the other's (torch 2.1 prints the tracebacks bare, torch 2.14's c10d excepthook prefixes
+    # each line with '[rank<N>]: '): count in the raw output, check each refusal's own text.
+    message = 'ValueError: optim_wrapper: orthogonal projector'
+    assert output.count(message) == 2, output[-6000:]
+    refusals = [line[line.index(message):] for line in output.splitlines() if message in line]
     for refusal in refusals:
         assert 'weight_decay=0.0001' in refusal and "'projector.raw_weight'" in refusal
     assert not list(work_dir.glob('*.pth'))  # no iteration ran
