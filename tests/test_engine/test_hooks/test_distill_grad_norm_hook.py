@@ -3,6 +3,7 @@ import copy
 import json
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 import torch
 from mmdet.registry import MODELS
@@ -70,6 +71,7 @@ def test_norms_match_plain_torch_and_leave_buffers_rng_and_grads_alone(tmp_path)
     expected = _expected_norms(model, batch)
     buffers = {k: v.clone() for k, v in model.named_buffers()}
     rng = torch.get_rng_state()
+    np_rng = np.random.get_state()[1].copy()
     norms = DistillGradNormHook().grad_norms(model, batch, optim)
     assert norms.keys() == expected.keys()
     for key in expected:
@@ -79,6 +81,7 @@ def test_norms_match_plain_torch_and_leave_buffers_rng_and_grads_alone(tmp_path)
     for key, value in model.named_buffers():
         assert torch.equal(value, buffers[key]), key
     assert torch.equal(torch.get_rng_state(), rng)
+    assert (np.random.get_state()[1] == np_rng).all()
     assert all(p.grad is None for p in model.parameters())
 
 

@@ -10,6 +10,7 @@ from mmengine.model import is_model_wrapper
 from mmengine.registry import HOOKS
 
 from ...models.distillers.base_distiller import BaseDistiller
+from ...utils.rng_states import get_rng_states, set_rng_states
 
 
 @HOOKS.register_module()
@@ -22,9 +23,10 @@ class DistillGradNormHook(Hook):
     The training loss is one sum, so its parts cannot be told apart from the optimizer's
     gradients: the hook runs its own forward on the iteration's batch and one backward per part
     (``torch.autograd.grad``, leaving ``.grad`` alone). That forward would move BatchNorm's
-    running statistics and consume random numbers; both are restored afterwards, so the training
-    run is the same with or without the hook (tested); it costs one forward and a backward per
-    part (and one for their sum with several distillation losses) per measured iteration.
+    running statistics and consume random numbers; both are restored afterwards (the generators
+    by :func:`~vkd_mmdet.utils.rng_states.set_rng_states`), so the training run is the same with
+    or without the hook (tested); it costs one forward and a backward per part (and one for their
+    sum with several distillation losses) per measured iteration.
 
     Measured iterations: every ``interval``-th, or with ``ranges`` each iteration in those
     ``[begin, end)`` ranges (a negative bound counts from ``max_iters``: ``[[0, 50], [-50, 0]]``
@@ -87,8 +89,7 @@ class DistillGradNormHook(Hook):
         params = [p for name in self.modules
                   for p in getattr(model.student, name).parameters() if p.requires_grad]
         buffers = {name: b.clone() for name, b in model.named_buffers()}
-        rng = torch.get_rng_state()
-        cuda_rng = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
+        rng_states = get_rng_states()
         try:
             with optim_wrapper.optim_context(model):
                 data = model.data_preprocessor(data_batch, True)
@@ -118,9 +119,7 @@ class DistillGradNormHook(Hook):
             with torch.no_grad():
                 for name, buffer in model.named_buffers():
                     buffer.copy_(buffers[name])
-            torch.set_rng_state(rng)
-            if cuda_rng is not None:
-                torch.cuda.set_rng_state_all(cuda_rng)
+            set_rng_states(rng_states)
 
     def after_train(self, runner) -> None:
         if self.history:
