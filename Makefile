@@ -53,8 +53,7 @@ bench-methods: $(STAMP)
 bench-methods-tuned: $(STAMP)
 	$(PY) tools/bench_methods.py --sweep-weights --jobs 2 --reuse-runs
 	$(PY) tools/bench_methods.py --weights-from work_dirs/bench_methods/tune/sweep.json \
-		--rows vkd fitnet cwd pkd srd diffkd rtk --seeds 0 1 2 --jobs 2 --reuse-runs \
-		--markdown docs/methods.md
+		--seeds 0 1 2 --jobs 2 --reuse-runs --markdown docs/methods.md
 
 # VkD's diagnosis (docs/vkd_diagnosis.md): its variants on val, 3 seeds, and the gradient norms of
 # every feature method; tables into work_dirs/bench_methods/val/diagnosis.md.

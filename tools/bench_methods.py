@@ -142,7 +142,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         help='folder of the demo configs (the names of ROWS and PROXIES)')
     parser.add_argument('--proxies', nargs='+', choices=list(PROXIES), default=list(PROXIES))
     parser.add_argument('--rows', nargs='+', help='row keys to run (default: all; with '
-                        f'--sweep-weights: {" ".join(SWEEP_ROWS)}); the student alone always runs')
+                        f'--sweep-weights: {" ".join(SWEEP_ROWS)}; with --weights-from: the rows '
+                        'it tuned); the student alone always runs')
     parser.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
     parser.add_argument('--teacher-iters', type=int, default=600)
     parser.add_argument('--student-iters', type=int, default=500)
@@ -322,18 +323,20 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
         make_tune_split(data_root, args.tune_fraction)
     options = run_demo._with_data_root(args.cfg_options, data_root, split)
     teacher_options = run_demo._with_data_root(args.cfg_options, data_root)
+    tuned = {}
+    if args.weights_from:
+        with open(args.weights_from) as f:
+            tuned = json.load(f)['best']
     if args.diagnosis:
         args.proxies = ['fcos']
         default_rows = [*DIAGNOSIS_REFERENCE, *(r.key for r in DIAGNOSIS_ROWS)]
+    elif tuned:  # the rows the sweep tuned ('proxy/key')
+        default_rows = [name.split('/')[1] for name in tuned]
     else:
         default_rows = SWEEP_ROWS if args.sweep_weights else [r.key for r in ROWS]
     wanted = {'student', *(args.rows or default_rows)}
     rows = [r for r in ROWS + DIAGNOSIS_ROWS if r.key in wanted and r.proxy in args.proxies]
     factors = args.sweep_factors if args.sweep_weights else [1.0]
-    tuned = {}
-    if args.weights_from:
-        with open(args.weights_from) as f:
-            tuned = json.load(f)['best']
     cfg = lambda name: osp.join(args.config_dir, name)  # noqa: E731
 
     teacher_tasks = [
