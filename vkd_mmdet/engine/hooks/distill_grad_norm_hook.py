@@ -1,5 +1,6 @@
 """Measure how hard each loss pulls on the student: gradient norms of the task and distillation
 terms with respect to the student's backbone and neck."""
+import contextlib
 import json
 import os.path as osp
 from typing import Dict, List, Optional, Sequence
@@ -82,44 +83,7 @@ class DistillGradNormHook(Hook):
 
     def grad_norms(self, model: BaseDistiller, data_batch, optim_wrapper) -> Dict[str, float]:
         """``{'task': ..., '<loss name>': ..., 'distill': ...}`` on ``data_batch``."""
-        missing = [name for name in self.modules if getattr(model.student, name, None) is None]
-        if missing:
-            raise ValueError(f'DistillGradNormHook: the student has no {missing}; set `modules` '
-                             f'to some of its submodules')
-        params = [p for name in self.modules
-                  for p in getattr(model.student, name).parameters() if p.requires_grad]
-        buffers = {name: b.clone() for name, b in model.named_buffers()}
-        rng_states = get_rng_states()
-        try:
-            with optim_wrapper.optim_context(model):
-                data = model.data_preprocessor(data_batch, True)
-                losses = model(**data, mode='loss') if isinstance(data, dict) \
-                    else model(*data, mode='loss')
-            parts: Dict[str, torch.Tensor] = {}
-            for key, value in losses.items():
-                if 'loss' not in key:
-                    continue
-                value = sum(value) if isinstance(value, (list, tuple)) else value
-                # `loss_<name>` (one module for all levels, e.g. RTK) or `loss_<name>_<level>`
-                owner = next((name for name in model.distill_losses
-                              if key == f'loss_{name}' or key.startswith(f'loss_{name}_')),
-                             'task')
-                parts[owner] = parts.get(owner, 0) + value
-            norms = {key: _norm(torch.autograd.grad(value, params, retain_graph=True,
-                                                    allow_unused=True))
-                     for key, value in parts.items()}
-            distill = [key for key in parts if key != 'task']
-            if len(distill) == 1:
-                norms['distill'] = norms[distill[0]]
-            elif distill:
-                norms['distill'] = _norm(torch.autograd.grad(
-                    sum(parts[key] for key in distill), params, allow_unused=True))
-            return norms
-        finally:
-            with torch.no_grad():
-                for name, buffer in model.named_buffers():
-                    buffer.copy_(buffers[name])
-            set_rng_states(rng_states)
+        return measure_loss_parts(model, data_batch, optim_wrapper, self.modules)['grad_norms']
 
     def after_train(self, runner) -> None:
         if self.history:
@@ -131,3 +95,67 @@ def _norm(grads: Sequence[Optional[torch.Tensor]]) -> float:
     """L2 norm of a list of gradients (``None``: the loss does not reach that parameter)."""
     squares = [g.float().pow(2).sum() for g in grads if g is not None]
     return float(torch.stack(squares).sum().sqrt()) if squares else 0.0
+
+
+def measure_loss_parts(model: BaseDistiller, data_batch, optim_wrapper,
+                       modules: Sequence[str] = ('backbone', 'neck')) -> Dict[str, dict]:
+    """One forward of ``model`` on ``data_batch`` and one backward per loss part, training left
+    as it was (BatchNorm buffers and random generators restored, ``.grad`` untouched).
+
+    The parts: ``'task'`` (the student's own losses summed) and each distillation term (its
+    levels summed), told apart by :meth:`BaseDistiller.distill_loss_name`.
+
+    Args:
+        model (BaseDistiller): the distiller (unwrapped).
+        data_batch: a batch as the data loader gives it.
+        optim_wrapper: the run's optim wrapper (its ``optim_context``: autocast under --amp), or
+            None.
+        modules (Sequence[str]): the student's submodules whose parameters the gradient norms
+            are taken over.
+
+    Returns:
+        dict: ``values`` (every ``loss`` key -> its value), ``parts`` (part -> summed value) and
+        ``grad_norms`` (part -> L2 norm of its gradient, and ``'distill'``: of all distillation
+        terms summed).
+    """
+    missing = [name for name in modules if getattr(model.student, name, None) is None]
+    if missing:
+        raise ValueError(f'DistillGradNormHook: the student has no {missing}; set `modules` '
+                         f'to some of its submodules')
+    params = [p for name in modules
+              for p in getattr(model.student, name).parameters() if p.requires_grad]
+    buffers = {name: b.clone() for name, b in model.named_buffers()}
+    rng_states = get_rng_states()
+    context = optim_wrapper.optim_context(model) if optim_wrapper is not None \
+        else contextlib.nullcontext()
+    try:
+        with context:
+            data = model.data_preprocessor(data_batch, True)
+            losses = model(**data, mode='loss') if isinstance(data, dict) \
+                else model(*data, mode='loss')
+        values: Dict[str, torch.Tensor] = {}
+        parts: Dict[str, torch.Tensor] = {}
+        for key, value in losses.items():
+            if 'loss' not in key:
+                continue
+            value = sum(value) if isinstance(value, (list, tuple)) else value
+            value = value * model.distill_loss_scales.get(model.distill_loss_name(key), 1.0)
+            values[key] = value
+            owner = model.distill_loss_name(key) or 'task'
+            parts[owner] = parts.get(owner, 0) + value
+        norms = {key: _norm(torch.autograd.grad(value, params, retain_graph=True,
+                                                allow_unused=True))
+                 for key, value in parts.items()}
+        distill = [key for key in parts if key != 'task']
+        if len(distill) == 1:
+            norms['distill'] = norms[distill[0]]
+        elif distill:
+            norms['distill'] = _norm(torch.autograd.grad(
+                sum(parts[key] for key in distill), params, allow_unused=True))
+        return dict(values={key: float(v) for key, v in values.items()},
+                    parts={key: float(v) for key, v in parts.items()}, grad_norms=norms)
+    finally:
+        with torch.no_grad():
+            for name, buffer in model.named_buffers():
+                buffer.copy_(buffers[name])
+        set_rng_states(rng_states)

@@ -1,7 +1,7 @@
 """What every distiller shares: a trainable student and a frozen, unsaved teacher."""
 import contextlib
 import copy
-from typing import Callable, Dict, Optional, Sequence, Tuple, Union
+from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
@@ -13,6 +13,7 @@ from ...utils.checkpoint import UnsafeCheckpointError, load_teacher_checkpoint
 from ...utils.checkpoint_mismatch import refuse_mismatched_state_dict
 from ..projectors import OrthogonalProjector
 from .frozen_teacher import check_teacher_precision, fold_batchnorms, run_frozen_teacher
+from .nonfinite_guard import NonFiniteGuard
 
 NO_DECAY_HINT = "paramwise_cfg=dict(custom_keys={'projector.raw_weight': dict(decay_mult=0.)})"
 
@@ -49,7 +50,15 @@ class BaseDistiller(BaseModel):
             non-strictly and fails later, if at all). Defaults to True.
         teacher_precision (str): ``'fp32'`` (exact), ``'bf16'`` or ``'fp16'`` (CUDA only):
             autocast for the teacher forward only; the losses stay float32. Defaults to 'fp32'.
+        nonfinite_guard (dict, optional): arguments of the :class:`~.nonfinite_guard.
+            NonFiniteGuard` that skips the optimizer step of an iteration with a NaN / Inf loss
+            or gradient (on by default), e.g. ``dict(max_consecutive_skips=10)`` or
+            ``dict(enabled=False)``.
     """
+
+    #: The attributes holding the distillation terms (``nn.ModuleDict``: name -> loss modules);
+    #: the rest of the loss dict is the student's own (task) losses.
+    distill_loss_attrs: Tuple[str, ...] = ('distill_losses', )
 
     #: Input of the fold check: ``(1, 3, size, size)``, small enough to cost nothing.
     probe_size = 64
@@ -62,7 +71,8 @@ class BaseDistiller(BaseModel):
                  teacher_ckpt_trusted: bool = False,
                  init_cfg: Optional[dict] = None,
                  load_strict: bool = True,
-                 teacher_precision: str = 'fp32') -> None:
+                 teacher_precision: str = 'fp32',
+                 nonfinite_guard: Optional[dict] = None) -> None:
         super().__init__(data_preprocessor=BaseDataPreprocessor(), init_cfg=init_cfg)
         if load_strict:
             self.register_load_state_dict_post_hook(refuse_mismatched_state_dict)
@@ -73,13 +83,56 @@ class BaseDistiller(BaseModel):
                              'of the teacher weights); a random teacher teaches nothing')
         self.student = student
         self.teacher_ckpt = teacher_ckpt
-        load_teacher_checkpoint(teacher, teacher_ckpt, teacher_ckpt_strict, teacher_ckpt_trusted)
+        #: What loading ``teacher_ckpt`` found (keys loaded / missing / unexpected), for the
+        #: start-up report.
+        self.teacher_load_report = load_teacher_checkpoint(
+            teacher, teacher_ckpt, teacher_ckpt_strict, teacher_ckpt_trusted)
         teacher.requires_grad_(False)
         teacher.eval()
         teacher = fold_batchnorms(teacher, self.teacher_probe)
         object.__setattr__(self, 'teacher', teacher)
         self.teacher_precision = teacher_precision
         self._checked_optimizer = False
+        #: Multiplier of each distillation term (name -> factor), set by a schedule
+        #: (``DistillLossScheduleHook``); a term not listed keeps its configured weight.
+        self.distill_loss_scales: Dict[str, float] = {}
+        self.nonfinite_guard = NonFiniteGuard(self, **(nonfinite_guard or {}))
+
+    def distill_loss_names(self) -> List[str]:
+        """The distillation terms' names (keys of the :attr:`distill_loss_attrs` dicts)."""
+        return [name for attr in self.distill_loss_attrs for name in getattr(self, attr, {})]
+
+    def distill_loss_name(self, key: str) -> Optional[str]:
+        """The distillation term that logs the loss ``key``, None for the student's own losses.
+
+        A term logs ``loss_<name>`` (one module for all levels, e.g. RTK) or
+        ``loss_<name>_<level or part>`` (``loss_vkd_p3``). Hooks ask this instead of parsing keys
+        themselves, so that a change of the naming rule is made here once.
+        """
+        # The longest name first: `loss_vkd_cls` belongs to `vkd_cls`, not to `vkd`.
+        for name in sorted(self.distill_loss_names(), key=len, reverse=True):
+            if key == f'loss_{name}' or key.startswith(f'loss_{name}_'):
+                return name
+        return None
+
+    def distill_loss_weight_key(self, name: str) -> str:
+        """The config key of term ``name``'s weight (``model.distill_losses.vkd.loss_weight``)."""
+        attr = next(attr for attr in self.distill_loss_attrs if name in getattr(self, attr, {}))
+        return f'model.{attr}.{name}.loss_weight'
+
+    def parse_losses(self, losses: Dict[str, torch.Tensor]
+                     ) -> Tuple[torch.Tensor, Dict[str, torch.Tensor]]:
+        """mmengine's sum of the ``loss`` keys, after the schedule's multipliers
+        (:attr:`distill_loss_scales`) and the non-finite check (:class:`NonFiniteGuard`).
+
+        Both launchers call it (``BaseModel.train_step`` and ``MMDistributedDataParallel``'s),
+        unlike :meth:`train_step`.
+        """
+        if self.distill_loss_scales:
+            losses = {key: _scaled(value, self.distill_loss_scales.get(
+                self.distill_loss_name(key), 1.0)) for key, value in losses.items()}
+        self.nonfinite_guard.check_losses(losses)
+        return super().parse_losses(losses)
 
     def teacher_probe(self, teacher: nn.Module) -> Sequence[Tensor]:
         """What the distiller reads of ``teacher`` on a fixed input (checks the BN fold)."""
@@ -146,6 +199,13 @@ class BaseDistiller(BaseModel):
                 if isinstance(module, BaseDataPreprocessor):
                     module._device = parameter.device
         return self
+
+
+def _scaled(value: Union[torch.Tensor, List[torch.Tensor]],
+            factor: float) -> Union[torch.Tensor, List[torch.Tensor]]:
+    if factor == 1.0:
+        return value
+    return [v * factor for v in value] if isinstance(value, (list, tuple)) else value * factor
 
 
 def _init_cfg_key(model: nn.Module, checkpoint: str) -> str:

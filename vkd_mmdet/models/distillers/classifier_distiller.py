@@ -77,6 +77,8 @@ class ClassifierDistiller(BaseDistiller):
             :class:`BaseDistiller`). Defaults to True.
         teacher_precision (str): ``'fp32'``, ``'bf16'`` or ``'fp16'`` (CUDA only) for the
             teacher forward; losses stay float32. Defaults to 'fp32'.
+        nonfinite_guard (dict, optional): the NaN / Inf guard's arguments (see
+            :class:`BaseDistiller`). Defaults to None (on, default arguments).
 
     Config:
         .. code-block:: python
@@ -93,6 +95,8 @@ class ClassifierDistiller(BaseDistiller):
                 logit_losses=dict(kd=dict(type='LogitKDLoss', temperature=1.0)))
     """
 
+    distill_loss_attrs = ('feature_losses', 'logit_losses')
+
     def __init__(self,
                  student: dict,
                  teacher: dict,
@@ -104,7 +108,8 @@ class ClassifierDistiller(BaseDistiller):
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None,
                  load_strict: bool = True,
-                 teacher_precision: str = 'fp32') -> None:
+                 teacher_precision: str = 'fp32',
+                 nonfinite_guard: Optional[dict] = None) -> None:
         student = resolve_model_cfg(student, 'student')
         teacher = resolve_model_cfg(teacher, 'teacher')
         for cfg in (student, teacher):
@@ -123,7 +128,7 @@ class ClassifierDistiller(BaseDistiller):
                              '[+ neck] + head); a TimmClassifier student is not supported')
         super().__init__(student_model, teacher_model, teacher_ckpt, teacher_ckpt_strict,
                          teacher_ckpt_trusted, init_cfg, load_strict,
-                         teacher_precision=teacher_precision)
+                         teacher_precision=teacher_precision, nonfinite_guard=nonfinite_guard)
         if not feature_losses and not logit_losses:
             raise ValueError('ClassifierDistiller: give `feature_losses` and/or `logit_losses`, '
                              "e.g. feature_losses=dict(vkd=dict(type='VkDClsLoss', "

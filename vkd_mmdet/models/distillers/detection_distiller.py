@@ -83,6 +83,8 @@ class DetectionDistiller(BaseDistiller):
             :class:`BaseDistiller`). Defaults to True.
         teacher_precision (str): ``'fp32'``, ``'bf16'`` or ``'fp16'`` (CUDA only) for the
             teacher forward; losses stay float32. Defaults to 'fp32'.
+        nonfinite_guard (dict, optional): the NaN / Inf guard's arguments (see
+            :class:`BaseDistiller`). Defaults to None (on, default arguments).
 
     Config:
         .. code-block:: python
@@ -106,7 +108,8 @@ class DetectionDistiller(BaseDistiller):
                  teacher_ckpt_trusted: bool = False,
                  init_cfg: Optional[dict] = None,
                  load_strict: bool = True,
-                 teacher_precision: str = 'fp32') -> None:
+                 teacher_precision: str = 'fp32',
+                 nonfinite_guard: Optional[dict] = None) -> None:
         student = resolve_model_cfg(student, 'student')
         teacher = resolve_model_cfg(teacher, 'teacher')
         student_model = build_model(student, MODELS)
@@ -121,7 +124,7 @@ class DetectionDistiller(BaseDistiller):
             teacher_levels = probe_neck_levels(teacher_model, 'teacher')
         super().__init__(student_model, teacher_model, teacher_ckpt, teacher_ckpt_strict,
                          teacher_ckpt_trusted, init_cfg, load_strict,
-                         teacher_precision=teacher_precision)
+                         teacher_precision=teacher_precision, nonfinite_guard=nonfinite_guard)
         if not distill_losses:
             raise ValueError('DetectionDistiller: `distill_losses` is empty; give at least one '
                              "loss, e.g. dict(vkd=dict(type='VkDLoss'))")
