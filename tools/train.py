@@ -8,6 +8,11 @@ from the newest *complete* checkpoint of the work dir (a half-written one, left 
 is skipped). ``--amp``: float16 ``AmpOptimWrapper`` with CUDA, bfloat16 autocast on the CPU.
 Distributed: ``tools/dist_train.sh`` (torchrun), ``tools/slurm_train.sh``; without CUDA
 ``--launcher pytorch`` runs on gloo.
+
+Preemption: on SIGTERM or SIGUSR1 every rank finishes its iteration, a complete checkpoint is
+written and the process exits with status 75 (``PreemptionHook``, added to every run unless the
+config lists it); the same command with ``--resume`` continues. A distiller's first iteration
+writes ``<work_dir>/startup_report.json`` and logs its summary (``StartupReportHook``).
 """
 import argparse
 from typing import Optional, Sequence
@@ -20,6 +25,8 @@ from vkd_mmdet.utils import (
     add_common_args,
     enable_amp,
     enable_auto_scale_lr,
+    enable_preemption,
+    enable_startup_report,
     parse_common_args,
     set_work_dir,
     setup_launcher,
@@ -56,6 +63,8 @@ def main(argv: Optional[Sequence[str]] = None) -> Runner:
     if args.auto_scale_lr:
         enable_auto_scale_lr(cfg)
     setup_resume(cfg, args.resume)
+    enable_preemption(cfg)
+    enable_startup_report(cfg)
     setup_launcher(cfg, args.launcher)
 
     init_default_scope(cfg.get('default_scope', 'mmdet'))

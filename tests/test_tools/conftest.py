@@ -106,6 +106,16 @@ def tiny_run(tmp_path_factory) -> dict:
                 val_images=sorted(str(p) for p in (root / 'data' / 'val').glob('*.png')))
 
 
+@pytest.fixture
+def one_thread():
+    """In-process runs with the one thread of the killed subprocess (``subprocess_env``): two
+    threads round differently (~1e-6 after 4 iterations), one makes the comparison bit-exact."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 #: ``--cfg-options`` that skip the validation which ends every run (for tests that do not read it).
 NO_VAL = ['val_cfg=None', 'val_dataloader=None', 'val_evaluator=None']
 

@@ -65,3 +65,76 @@ class HangAfterIterHook(Hook):
                 f.write(str(self.at_iter))
             time.sleep(600)
 
+
+
+@HOOKS.register_module()
+class WaitAfterIterHook(Hook):
+    """After iteration ``at_iter``, write ``<marker_dir>/rank<r>.pid`` (this rank's process id)
+    and wait until ``<marker_dir>/go`` exists: a test can signal the ranks at a known point of
+    training, then let them go on."""
+
+    def __init__(self, at_iter: int, marker_dir: str) -> None:
+        self.at_iter = at_iter
+        self.marker_dir = marker_dir
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None) -> None:
+        if runner.iter + 1 != self.at_iter:
+            return
+        rank = dist.get_rank() if dist.is_initialized() else 0
+        with open(osp.join(self.marker_dir, f'rank{rank}.pid'), 'w') as f:
+            f.write(str(os.getpid()))
+        deadline = time.time() + 120
+        while not osp.exists(osp.join(self.marker_dir, 'go')) and time.time() < deadline:
+            time.sleep(0.1)
+
+
+@HOOKS.register_module()
+class InjectInfHook(Hook):
+    """At the iterations ``at_iters`` (0-based), one Inf in the teacher's level-``level`` neck
+    feature (the first sample's first value): what a float16 overflow in the teacher does."""
+
+    def __init__(self, at_iters, level: int) -> None:
+        self.at_iters = set(at_iters)
+        self.level = level
+
+    def before_train_iter(self, runner, batch_idx, data_batch=None) -> None:
+        model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+        if runner.iter not in self.at_iters:
+            model.__dict__.pop('teacher_forward', None)
+            return
+        forward = type(model).teacher_forward.__get__(model)
+
+        def poisoned(*args, **kwargs):
+            feats = list(forward(*args, **kwargs))
+            feats[self.level] = feats[self.level].clone()
+            feats[self.level].view(-1)[0] = float('inf')
+            return tuple(feats)
+
+        model.teacher_forward = poisoned
+
+
+@HOOKS.register_module()
+class SkipStepHook(Hook):
+    """At iteration ``at_iter`` (0-based) the optimizer does not step and the model's buffers
+    are put back after the iteration: a run that trained on every batch but that one (the
+    reference of the non-finite guard's skip, written without it)."""
+
+    priority = 'HIGHEST'
+
+    def __init__(self, at_iter: int) -> None:
+        self.at_iter = at_iter
+        self.buffers = None
+
+    def before_train_iter(self, runner, batch_idx, data_batch=None) -> None:
+        if runner.iter == self.at_iter:
+            model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+            self.buffers = {k: v.clone() for k, v in model.named_buffers()}
+            runner.optim_wrapper.optimizer.step = lambda *args, **kwargs: None
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None) -> None:
+        if self.buffers is not None:
+            model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+            for name, buffer in model.named_buffers():
+                buffer.data.copy_(self.buffers[name])
+            del runner.optim_wrapper.optimizer.step  # the class's step again
+            self.buffers = None

@@ -32,16 +32,6 @@ from .conftest import (
 NO_EXPORT = 'custom_hooks=[]'
 
 
-@pytest.fixture
-def one_thread():
-    """In-process runs with the one thread of the killed subprocess (``subprocess_env``): two
-    threads round differently (~1e-6 after 4 iterations), one makes the comparison bit-exact."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def test_killed_run_resumes_to_the_uninterrupted_result(tiny_run, tmp_path, one_thread):
     # Uninterrupted: 4 iterations.
     tool_main('train')([tiny_run['config'], '--work-dir', str(tmp_path / 'full'),

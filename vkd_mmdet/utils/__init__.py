@@ -15,6 +15,8 @@ from .common_args import add_common_args, parse_common_args
 from .config_edits import (
     enable_amp,
     enable_auto_scale_lr,
+    enable_preemption,
+    enable_startup_report,
     enable_visualization,
     set_work_dir,
     setup_launcher,
@@ -29,7 +31,8 @@ __all__ = [
     'CheckpointMismatchError', 'UnsafeCheckpointError', 'install_named_checkpoint_errors',
     'load_teacher_checkpoint', 'refuse_mismatched_state_dict', 'safe_load', 'trusted_checkpoints',
     'build_model', 'load_model_cfg', 'resolve_model_cfg',
-    'add_common_args', 'configs_dir', 'enable_amp', 'enable_auto_scale_lr', 'enable_visualization',
+    'add_common_args', 'configs_dir', 'enable_amp', 'enable_auto_scale_lr',
+    'enable_preemption', 'enable_startup_report', 'enable_visualization',
     'find_resumable_checkpoint', 'is_complete_checkpoint', 'parse_common_args', 'set_work_dir',
     'setup_launcher', 'setup_resume', 'get_rng_states', 'set_rng_states'
 ]

@@ -80,6 +80,26 @@ def setup_launcher(cfg: Config, launcher: str) -> None:
     cfg.model_wrapper_cfg = wrapper_cfg
 
 
+def enable_preemption(cfg: Config) -> None:
+    """Handle the scheduler's SIGTERM / SIGUSR1 (save, then exit for a requeue): add
+    ``PreemptionHook`` to ``custom_hooks`` unless the config lists it (with its own arguments)."""
+    _add_hook(cfg, 'PreemptionHook')
+
+
+def enable_startup_report(cfg: Config) -> None:
+    """Report the distillation set-up at the first iteration: add ``StartupReportHook`` to a
+    distiller config's ``custom_hooks`` unless it lists it (a plain model's run is unchanged)."""
+    model = cfg.get('model')
+    if isinstance(model, dict) and 'teacher' in model:
+        _add_hook(cfg, 'StartupReportHook')
+
+
+def _add_hook(cfg: Config, hook_type: str) -> None:
+    hooks = cfg.get('custom_hooks', None) or []
+    if not any(isinstance(hook, dict) and hook.get('type') == hook_type for hook in hooks):
+        cfg.custom_hooks = list(hooks) + [dict(type=hook_type)]
+
+
 def setup_resume(cfg: Config, resume: Optional[str]) -> None:
     """``--resume`` (``'auto'``: the newest complete checkpoint of the work dir) or a path."""
     if resume is None:

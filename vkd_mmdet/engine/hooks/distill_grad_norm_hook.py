@@ -98,7 +98,8 @@ def _norm(grads: Sequence[Optional[torch.Tensor]]) -> float:
 
 
 def measure_loss_parts(model: BaseDistiller, data_batch, optim_wrapper,
-                       modules: Sequence[str] = ('backbone', 'neck')) -> Dict[str, dict]:
+                       modules: Sequence[str] = ('backbone', 'neck'),
+                       scheduled: bool = True) -> Dict[str, dict]:
     """One forward of ``model`` on ``data_batch`` and one backward per loss part, training left
     as it was (BatchNorm buffers and random generators restored, ``.grad`` untouched).
 
@@ -112,6 +113,8 @@ def measure_loss_parts(model: BaseDistiller, data_batch, optim_wrapper,
             None.
         modules (Sequence[str]): the student's submodules whose parameters the gradient norms
             are taken over.
+        scheduled (bool): apply the distillation terms' schedule factors (what the optimizer
+            sees), else measure them at their configured ``loss_weight``. Defaults to True.
 
     Returns:
         dict: ``values`` (every ``loss`` key -> its value), ``parts`` (part -> summed value) and
@@ -139,7 +142,8 @@ def measure_loss_parts(model: BaseDistiller, data_batch, optim_wrapper,
             if 'loss' not in key:
                 continue
             value = sum(value) if isinstance(value, (list, tuple)) else value
-            value = value * model.distill_loss_scales.get(model.distill_loss_name(key), 1.0)
+            if scheduled:
+                value = value * model.distill_loss_scales.get(model.distill_loss_name(key), 1.0)
             values[key] = value
             owner = model.distill_loss_name(key) or 'task'
             parts[owner] = parts.get(owner, 0) + value

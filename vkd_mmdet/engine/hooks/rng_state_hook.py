@@ -95,7 +95,14 @@ class RNGStateHook(Hook):
         return False
 
     def _gather_if_saving(self, runner, by_epoch: bool) -> None:
-        if get_dist_info()[1] > 1 and self._save_due(runner, by_epoch):
+        if self._save_due(runner, by_epoch):
+            self.gather_for_save(runner)
+
+    def gather_for_save(self, runner) -> None:
+        """Gather every rank's states for a checkpoint saved at this point of training (a
+        collective: all ranks call it). For savers other than ``CheckpointHook`` (e.g.
+        ``PreemptionHook``); a single process gathers nothing."""
+        if get_dist_info()[1] > 1:
             self._gathered = ((runner.epoch, runner.iter), self._all_ranks())
 
     def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
@@ -114,7 +121,8 @@ class RNGStateHook(Hook):
             states = self._gathered[1]
         else:
             runner.logger.warning(
-                'RNGStateHook: this checkpoint was not announced by a CheckpointHook, so only '
+                'RNGStateHook: this checkpoint was not announced by a CheckpointHook (nor '
+                'gather_for_save), so only '
                 'rank 0 RNG states are stored; a resume from it restores rank 0 only')
             states = [get_rng_states()] + [None] * (world_size - 1)
         checkpoint[RNG_STATES_KEY] = dict(world_size=world_size, ranks=states)

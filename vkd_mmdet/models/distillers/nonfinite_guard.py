@@ -29,15 +29,16 @@ class NonFiniteGuard:
       statistics) at the start of each training forward (``mode='loss'``);
     - the distiller's ``parse_losses`` (called by ``BaseModel.train_step`` and by
       ``MMDistributedDataParallel.train_step`` alike) calls :meth:`check_losses`: a non-finite
-      loss value on any rank (the flag is all-reduced, so every rank decides alike) restores the
-      buffers, is counted and logged with its key (``loss_vkd_p4``: term ``vkd``, level ``p4``),
-      and marks the step to skip;
+      loss value on any rank (the flag is all-reduced, so every rank decides alike) is counted
+      and logged with its key (``loss_vkd_p4``: term ``vkd``, level ``p4``) and marks the step
+      to skip;
     - a step pre-hook of the optimizer (``torch.optim``'s global
       ``register_optimizer_step_pre_hook``, which fires whatever the optim wrapper: plain,
       ``AmpOptimWrapper`` after its unscale, gradient clipping) checks the gradients (after DDP's
       all-reduce, so all ranks agree) and, for a marked step or a non-finite gradient, sets every
-      gradient of the optimizer to ``None``: ``torch.optim``'s optimizers then leave those
-      parameters and their state untouched.
+      gradient of the optimizer to ``None`` (``torch.optim``'s optimizers then leave those
+      parameters and their state untouched) and restores the buffers (after the backward, which
+      may read some of them).
 
     Why not an optim wrapper or ``train_step``: ``MMDistributedDataParallel`` bypasses the
     model's ``train_step``, and a wrapper type is a per-config key that ``--amp`` replaces; the
@@ -79,6 +80,8 @@ class NonFiniteGuard:
 
     def _before_forward(self, module: nn.Module, args: tuple, kwargs: dict) -> None:
         if module.training and kwargs.get('mode', args[2] if len(args) > 2 else None) == 'loss':
+            if self._skip_reason is not None:  # skipped without a step (AMP's scaler skipped it)
+                self._restore_buffers()
             self._buffers = {name: buffer.detach().clone()
                              for name, buffer in module.named_buffers()}
             self._skip_reason = None
@@ -127,7 +130,17 @@ class NonFiniteGuard:
             return
         for p in params:
             p.grad = None
+        self._restore_buffers()
         self._skip_reason = None
+
+    def _restore_buffers(self) -> None:
+        """Put back the buffers of the skipped iteration's start (after its backward: some
+        buffers, e.g. a projector's, are inputs of the graph and must not change before)."""
+        if self._buffers is not None:
+            with torch.no_grad():
+                for name, buffer in self.model.named_buffers():
+                    if name in self._buffers:
+                        buffer.copy_(self._buffers[name])
 
     def _term_of_parameter(self, name: str) -> Optional[str]:
         """``distill_losses.vkd.1.projector.raw_weight`` -> ``vkd``; None for the student's."""
@@ -151,12 +164,8 @@ class NonFiniteGuard:
         return ', '.join(parts)
 
     def _skip(self, reason: str, keys: List[str]) -> None:
-        """Restore the buffers, count, log; stop after too many in a row."""
-        if self._buffers is not None:
-            with torch.no_grad():
-                for name, buffer in self.model.named_buffers():
-                    if name in self._buffers:
-                        buffer.copy_(self._buffers[name])
+        """Mark the step to skip (the buffers are restored after the backward), count, log;
+        stop after too many in a row."""
         self._skip_reason = reason
         self.skipped += 1
         self.consecutive += 1

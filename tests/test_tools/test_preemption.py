@@ -1,0 +1,99 @@
+"""Preemption: a 2-rank run sent SIGTERM saves a complete checkpoint after the iteration in
+progress and exits with the requeue status; ``--resume`` ends with the uninterrupted run's
+student."""
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+from vkd_mmdet.engine.hooks import REQUEUE_EXIT_CODE
+from vkd_mmdet.utils import find_resumable_checkpoint
+
+from .conftest import (
+    NO_VAL,
+    REPO,
+    assert_resumed_like_uninterrupted,
+    probe_config,
+    student_state,
+    subprocess_env,
+)
+
+NO_EXPORT = 'custom_hooks=[]'
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        return sock.getsockname()[1]
+
+
+def _dist_train(config: str, work_dir, *args: str, options=(NO_EXPORT, )) -> subprocess.Popen:
+    env = dict(subprocess_env(), PYTHON=sys.executable, PORT=str(_free_port()))
+    return subprocess.Popen(
+        ['bash', str(REPO / 'tools' / 'dist_train.sh'), config, '2', '--work-dir',
+         str(work_dir), *args, '--cfg-options', *options, *NO_VAL], env=env, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True)
+
+
+def _finish(job: subprocess.Popen, timeout: int = 240) -> str:
+    try:
+        output, _ = job.communicate(timeout=timeout)
+    finally:
+        if job.poll() is None:
+            job.kill()
+    return output
+
+
+def test_sigterm_saves_exits_and_resumes_to_the_uninterrupted_result(tiny_run, tmp_path):
+    # Uninterrupted: 4 iterations on 2 ranks.
+    full_dir = tmp_path / 'full'
+    job = _dist_train(tiny_run['config'], full_dir)
+    output = _finish(job)
+    assert job.returncode == 0, 'uninterrupted run: ' + output[-6000:]
+    full = student_state(str(full_dir / 'iter_4.pth'))
+
+    # The same run: after iteration 3 both ranks wait; only rank 1 gets SIGTERM (as when the
+    # scheduler's signal reaches the ranks at different times). Both must stop after iteration 3.
+    markers = tmp_path / 'markers'
+    markers.mkdir()
+    config = probe_config(tiny_run, 'wait_after_3',
+                          f"[dict(type='WaitAfterIterHook', at_iter=3, marker_dir='{markers}')]")
+    work_dir = tmp_path / 'preempted'
+    job = _dist_train(config, work_dir, options=())
+    try:
+        deadline = time.time() + 180
+        while len(list(markers.glob('rank*.pid'))) < 2 and job.poll() is None \
+                and time.time() < deadline:
+            time.sleep(0.2)
+        if len(list(markers.glob('rank*.pid'))) < 2:
+            raise AssertionError('the ranks never reached iteration 3:\n' + _finish(job)[-6000:])
+        os.kill(int((markers / 'rank1.pid').read_text()), signal.SIGTERM)
+        time.sleep(1)
+        (markers / 'go').touch()
+        output = _finish(job)
+    finally:
+        if job.poll() is None:
+            job.kill()
+    # torchrun reports each worker's status: both saved-and-exited with the requeue status.
+    assert job.returncode != 0, output[-6000:]
+    for rank in (0, 1):
+        assert re.search(rf'rank +: {rank} \(local_rank: {rank}\)\s+exitcode +: '
+                         rf'{REQUEUE_EXIT_CODE} ', output), output[-6000:]
+    # Rank 0 (which logs) got no signal itself: the all-reduced flag stopped it.
+    assert 'a signal to another rank received; stopped after iteration 3' in output, \
+        output[-6000:]
+    # The periodic checkpoint of iteration 2, the preemption's of iteration 3, nothing later,
+    # no temporary file left; --resume picks iteration 3.
+    assert sorted(p.name for p in work_dir.iterdir() if p.is_file()) == \
+        ['iter_2.pth', 'iter_3.pth', 'last_checkpoint', 'wait_after_3.py']  # + config copy
+    assert find_resumable_checkpoint(str(work_dir)) == str(work_dir / 'iter_3.pth')
+
+    job = _dist_train(tiny_run['config'], work_dir, '--resume')
+    output = _finish(job)
+    assert job.returncode == 0, 'resumed run: ' + output[-6000:]
+    assert 'Resuming' in output or 'resumed' in output.lower(), output[-6000:]
+    assert_resumed_like_uninterrupted(student_state(str(work_dir / 'iter_4.pth')), full,
+                                      student_state(str(work_dir / 'iter_3.pth')))
