@@ -12,14 +12,18 @@
 _base_ = ['mmdet::rtmdet/rtmdet_tiny_8xb32-300e_coco.py']
 custom_imports = dict(imports=['vkd_mmdet'], allow_failed_imports=False)
 # The student recipe's EMAHook and PipelineSwitchHook (switch_epoch = 300 - 20), then ours:
-# training ends by exporting the student as a plain mmdet model to <work_dir>/student;
-# checkpoints keep the RNG states, so --resume continues the random streams; an optimizer that
-# decays the orthogonal projectors is refused before the first iteration, on every rank.
+# distillation runs through the 280 mosaic epochs and stops with them (weight factor 0 from
+# epoch index 280, when the pipeline switches); training ends by exporting the student as a plain
+# mmdet model to <work_dir>/student; checkpoints keep the RNG states, so --resume continues the
+# random streams; an optimizer that decays the orthogonal projectors is refused before the first
+# iteration, on every rank.
 custom_hooks = [
     dict(type='EMAHook', ema_type='ExpMomentumEMA', momentum=0.0002, update_buffers=True,
          priority=49),
     dict(type='PipelineSwitchHook', switch_epoch=280,
          switch_pipeline={{_base_.train_pipeline_stage2}}),
+    dict(type='DistillLossScheduleHook',
+         schedules={'*': dict(policy='step', end=280, by_epoch=True)}),
     dict(type='ExportStudentHook'),
     dict(type='RNGStateHook'),
     dict(type='ProjectorDecayCheckHook'),

@@ -128,8 +128,12 @@ def test_rtmdet_config_keeps_the_student_recipe_hooks():
     packaged = Config.fromfile(osp.join(get_installed_path('mmdet'), '.mim', 'configs',
                                         'rtmdet', 'rtmdet_tiny_8xb32-300e_coco.py'))
     assert _unscoped(cfg.custom_hooks[:2]) == _unscoped(packaged.custom_hooks)
-    assert [hook['type'] for hook in cfg.custom_hooks[2:]] == ['ExportStudentHook', 'RNGStateHook',
-                                                        'ProjectorDecayCheckHook']
+    assert [hook['type'] for hook in cfg.custom_hooks[2:]] == [
+        'DistillLossScheduleHook', 'ExportStudentHook', 'RNGStateHook', 'ProjectorDecayCheckHook']
+    # Distillation stops where the recipe's mosaic phase ends (epoch index 280 of 300).
+    switch = next(hook for hook in packaged.custom_hooks if hook.type == 'PipelineSwitchHook')
+    assert cfg.custom_hooks[2].schedules == {
+        '*': dict(policy='step', end=switch.switch_epoch, by_epoch=True)}
 
 
 def _unscoped(node):

@@ -2,6 +2,7 @@
 import json
 import os
 import os.path as osp
+import signal
 import time
 
 import torch.distributed as dist
@@ -138,3 +139,16 @@ class SkipStepHook(Hook):
                 buffer.data.copy_(self.buffers[name])
             del runner.optim_wrapper.optimizer.step  # the class's step again
             self.buffers = None
+
+
+@HOOKS.register_module()
+class SignalSelfHook(Hook):
+    """During iteration ``at_iter`` (0-based), send this process ``signal_name``."""
+
+    def __init__(self, at_iter: int, signal_name: str) -> None:
+        self.at_iter = at_iter
+        self.signal_name = signal_name
+
+    def before_train_iter(self, runner, batch_idx, data_batch=None) -> None:
+        if runner.iter == self.at_iter:
+            os.kill(os.getpid(), getattr(signal, self.signal_name))

@@ -8,8 +8,12 @@ import socket
 import subprocess
 import sys
 import time
+from types import SimpleNamespace
 
-from vkd_mmdet.engine.hooks import REQUEUE_EXIT_CODE
+import pytest
+import torch
+
+from vkd_mmdet.engine.hooks import REQUEUE_EXIT_CODE, PreemptionHook
 from vkd_mmdet.utils import find_resumable_checkpoint
 
 from .conftest import (
@@ -19,6 +23,7 @@ from .conftest import (
     probe_config,
     student_state,
     subprocess_env,
+    tool_main,
 )
 
 NO_EXPORT = 'custom_hooks=[]'
@@ -97,3 +102,43 @@ def test_sigterm_saves_exits_and_resumes_to_the_uninterrupted_result(tiny_run, t
     assert 'Resuming' in output or 'resumed' in output.lower(), output[-6000:]
     assert_resumed_like_uninterrupted(student_state(str(work_dir / 'iter_4.pth')), full,
                                       student_state(str(work_dir / 'iter_3.pth')))
+
+
+def test_sigusr1_in_one_process_saves_and_exits_with_the_requeue_status(tiny_run, tmp_path):
+    config = probe_config(tiny_run, 'usr1_at_1',
+                          "[dict(type='SignalSelfHook', at_iter=1, signal_name='SIGUSR1')]")
+    with pytest.raises(SystemExit) as exit_info:
+        tool_main('train')([config, '--work-dir', str(tmp_path), '--cfg-options', *NO_VAL,
+                            'experiment_name=usr1'])
+    assert exit_info.value.code == REQUEUE_EXIT_CODE
+    # Stopped after the iteration the signal arrived in (the second).
+    assert sorted(p.name for p in tmp_path.glob('iter_*')) == ['iter_2.pth']
+    saved = torch.load(tmp_path / 'iter_2.pth', map_location='cpu', weights_only=False)
+    assert saved['meta']['iter'] == 2 and {'optimizer', 'param_schedulers'} <= saved.keys()
+    assert (tmp_path / 'last_checkpoint').read_text() == str(tmp_path / 'iter_2.pth')
+    # The handlers stay installed until the process exits; put the defaults back for the tests.
+    signal.signal(signal.SIGUSR1, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def test_a_save_cut_short_leaves_the_previous_checkpoint_for_resume(tmp_path):
+    """A job killed while rank 0 writes: the half file stays ``.part``, ``last_checkpoint``
+    still names the previous checkpoint, which --resume picks."""
+    previous = tmp_path / 'iter_2.pth'
+    torch.save({'state_dict': {}}, previous)
+    (tmp_path / 'last_checkpoint').write_text(str(previous))
+
+    def killed_while_writing(out_dir, filename, **kwargs):
+        full = tmp_path / 'full.bin'
+        torch.save({'state_dict': {'w': torch.zeros(1000)}}, full)
+        (tmp_path / filename).write_bytes(full.read_bytes()[:500])
+        full.unlink()
+        raise KeyboardInterrupt  # stands in for the SIGKILL: nothing after this line runs
+
+    runner = SimpleNamespace(work_dir=str(tmp_path), iter=2, epoch=0, hooks=[],
+                             train_loop=None, save_checkpoint=killed_while_writing)
+    with pytest.raises(KeyboardInterrupt):
+        PreemptionHook().save(runner)
+    assert (tmp_path / 'iter_3.pth.part').exists() and not (tmp_path / 'iter_3.pth').exists()
+    assert (tmp_path / 'last_checkpoint').read_text() == str(previous)
+    assert find_resumable_checkpoint(str(tmp_path)) == str(previous)

@@ -327,3 +327,32 @@ def test_trusted_context_unpickles_fully(tmp_path):
     with trusted_checkpoints():
         CheckpointLoader.load_checkpoint(str(path))
     assert marker.exists()
+
+
+@pytest.mark.parametrize('bad', [float('nan'), float('inf')])
+def test_teacher_with_non_finite_weights_is_refused_at_build_time(teacher_cfg, tmp_path, bad):
+    state = _teacher_state(teacher_cfg)
+    keys = ['neck.fpn_convs.1.conv.weight', 'backbone.layer2.0.bn1.running_var']
+    for key in keys:
+        state[key].view(-1)[3] = bad
+    path = str(tmp_path / 'diverged.pth')
+    torch.save(dict(state_dict=state), path)
+    with pytest.raises(ValueError) as error:
+        _distiller(teacher_cfg, path)
+    message = str(error.value)
+    assert message.startswith(f"teacher_ckpt '{path}': 2 of its tensors hold NaN or Inf")
+    assert all(key in message for key in keys)
+
+
+def test_teacher_load_report_counts_loaded_missing_and_unexpected(teacher_cfg, tmp_path):
+    state = _teacher_state(teacher_cfg)
+    expected = set(state)
+    dropped = sorted(expected)[:2]
+    for key in dropped:
+        del state[key]
+    state['extra.weight'] = torch.zeros(1)
+    path = str(tmp_path / 'partial.pth')
+    torch.save(state, path)
+    model = _distiller(teacher_cfg, path, teacher_ckpt_strict=False)
+    assert model.teacher_load_report == dict(file=path, loaded=len(expected) - 2,
+                                             missing=dropped, unexpected=['extra.weight'])
