@@ -9,7 +9,8 @@
 3. for every seed, trains the student alone and each distillation config (same iterations, same
    seed, same data order);
 4. evaluates every model with mmdet's ``CocoMetric`` on the val split (the final validation of
-   its training run), prints a table (AP, AP50, training time), writes ``results.json``,
+   its training run), prints a table (AP, AP50, training time) and each distilled run's start-up
+   report summary (``StartupReportHook``), writes ``results.json``,
    ``results.md`` and ``demo.png`` (AP bars, loss curves) into the work dir, and with
    ``--markdown`` the table (mean ± std over seeds) into that file too.
 
@@ -30,6 +31,7 @@ from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
 from vkd_mmdet.testing import make_synthetic_coco
+from vkd_mmdet.utils import enable_startup_report
 
 sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), 'analysis'))
 from demo_report import markdown_table, per_seed_table, plot, read_scalars, report, summarise
@@ -134,6 +136,7 @@ def train(config: str, work_dir: str, iters: int, seed: int, name: str,
     cfg.visualizer.name = cfg.experiment_name
     if teacher_ckpt is not None:
         cfg.model.teacher_ckpt = teacher_ckpt
+    enable_startup_report(cfg)
     runner = Runner.from_cfg(cfg)
     runner.train()
     scalars = osp.join(runner.log_dir, 'vis_data', 'scalars.json')
@@ -143,9 +146,19 @@ def train(config: str, work_dir: str, iters: int, seed: int, name: str,
                   AP50=metrics.get('coco/bbox_mAP_50', float('nan')),
                   train_time=float(np.mean([e['time'] for e in train_log])) * iters,
                   wall_time=time.perf_counter() - start)
+    report = osp.join(work_dir, 'startup_report.json')
+    if osp.isfile(report):
+        with open(report) as f:
+            record['startup_summary'] = json.load(f)['summary']
     with open(osp.join(work_dir, 'record.json'), 'w') as f:
         json.dump(record, f)
     return record
+
+
+def startup_lines(records: Sequence[dict]) -> List[str]:
+    """``<name> seed <s>: <start-up report summary>`` for every distilled run."""
+    return [f'{record["name"]} seed {record["seed"]}: {record["startup_summary"]}'
+            for record in records if 'startup_summary' in record]
 
 
 def teacher_settings(config: str, iters: int, data: dict,
@@ -229,6 +242,7 @@ def main(argv: Optional[Sequence[str]] = None) -> List[dict]:
             f.write(report(rows, records, args, time.perf_counter() - start))
     print(table)
     print(per_seed_table(records))
+    print('\n'.join(startup_lines(records)))
     print(f'plot: {osp.join(args.work_dir, "demo.png")}; total wall time '
           f'{time.perf_counter() - start:.0f} s')
     return rows

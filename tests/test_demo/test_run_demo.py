@@ -101,6 +101,18 @@ def test_distilled_run_logs_vkd_per_level_in_mmengine_scalars(demo_run):
     assert 0 < distilled_log[0]['loss_vkd_p3'] < 10
 
 
+def test_distilled_run_prints_its_start_up_report_summary(demo_run):
+    tmp_path, _, _, _ = demo_run
+    records = [json.loads((tmp_path / 'work' / run / 'record.json').read_text())
+               for run in ('teacher', 'student_s0', 'student+vkd_s0')]
+    report = json.loads((tmp_path / 'work' / 'student+vkd_s0' / 'startup_report.json')
+                        .read_text())
+    assert report['summary'].startswith('start-up report (iter 0): teacher ')
+    assert set(report['terms']) == {'vkd'}
+    # Only the distilled run reports; main() prints this line after the tables.
+    assert run_demo.startup_lines(records) == [f'student+vkd seed 0: {report["summary"]}']
+
+
 def test_teacher_checkpoint_is_a_plain_state_dict_and_is_reused(demo_run):
     tmp_path, argv, _, cfgs = demo_run
     ckpt = tmp_path / 'work' / 'teacher' / 'teacher.pth'

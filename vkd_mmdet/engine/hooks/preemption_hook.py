@@ -10,8 +10,8 @@ import torch
 from mmengine.dist import all_reduce, barrier, get_dist_info
 from mmengine.hooks import Hook
 from mmengine.registry import HOOKS
-from mmengine.runner import EpochBasedTrainLoop
 
+from ..runner_internals import is_resuming, resume_mid_epoch
 from .rng_state_hook import RNGStateHook
 
 #: The exit status of a preempted run that saved its checkpoint: ``EX_TEMPFAIL`` of
@@ -38,12 +38,16 @@ class PreemptionHook(Hook):
     complete, then ``last_checkpoint`` is replaced (also through a temporary file and a rename):
     a job killed while writing leaves no file that ``--resume``
     (:func:`~vkd_mmdet.utils.find_resumable_checkpoint`) would pick. All ranks wait for rank 0's
-    save before exiting (a launcher that sees one rank exit kills the others).
+    save before exiting (a launcher that sees one rank exit kills the others), and ignore the
+    handled signals from then until the process ends.
 
-    Exactness of the resume: an ``IterBasedTrainLoop`` resumes at the next iteration and, with
-    :class:`RNGStateHook` and a fixed seed, ends with the uninterrupted run's weights (tested
-    with SIGTERM on 2 ranks). mmengine's ``EpochBasedTrainLoop`` resumes a mid-epoch checkpoint at
-    the start of that epoch (the epoch's trained batches are trained again): the hook warns.
+    Exactness of the resume: an ``IterBasedTrainLoop`` resumes at the next iteration (mmengine
+    replays the trained batches of the data loader) and, with :class:`RNGStateHook` and a fixed
+    seed, ends with the uninterrupted run's weights (tested with SIGTERM on 2 ranks). mmengine's
+    ``EpochBasedTrainLoop`` would restart a mid-epoch checkpoint's epoch from its first batch;
+    this hook, resuming, makes it draw and drop the batches already trained instead
+    (:func:`~vkd_mmdet.engine.runner_internals.resume_mid_epoch`, for any mid-epoch checkpoint),
+    so it ends with the uninterrupted run's weights too (tested).
 
     ``tools/train.py`` adds this hook to every run unless the config lists it (then the config's
     arguments count); mmdet's own ``tools/train.py`` needs it in ``custom_hooks``.
@@ -77,6 +81,11 @@ class PreemptionHook(Hook):
         self.received = signum
 
     def before_train(self, runner) -> None:
+        if is_resuming(runner):
+            skipped = resume_mid_epoch(runner.train_loop)
+            if skipped:
+                runner.logger.info(f'PreemptionHook: resuming epoch {runner.epoch + 1} after its '
+                                   f'{skipped} trained batches (drawn and dropped)')
         if threading.current_thread() is not threading.main_thread():
             runner.logger.warning('PreemptionHook: training runs outside the main thread, where '
                                   'Python cannot handle signals; preemption is not handled')
@@ -103,8 +112,11 @@ class PreemptionHook(Hook):
             f'PreemptionHook: {name} received; stopped after iteration {runner.iter + 1}, saved '
             f'{path}; exiting with status {self.exit_code}. Run the same command with --resume '
             'to continue.')
-        # The handlers stay: a launcher that sees one rank exit signals the others, which must
-        # still exit with this status rather than die of the signal.
+        # A launcher that sees one rank exit signals the others, which must still exit with
+        # this status rather than die of the signal; Python resets its own handlers to the
+        # default (die) while it shuts down, not an ignored signal.
+        for signum in self.signals:
+            signal.signal(signum, signal.SIG_IGN)
         raise SystemExit(self.exit_code)
 
     def save(self, runner) -> str:
@@ -115,11 +127,6 @@ class PreemptionHook(Hook):
         for hook in runner.hooks:
             if isinstance(hook, RNGStateHook):
                 hook.gather_for_save(runner)
-        if isinstance(runner.train_loop, EpochBasedTrainLoop):
-            runner.logger.warning(
-                'PreemptionHook: EpochBasedTrainLoop resumes a mid-epoch checkpoint at the start '
-                f'of epoch {runner.epoch + 1}: its batches before this point are trained again '
-                '(mmengine has no mid-epoch resume); an IterBasedTrainLoop resumes exactly')
         filename = f'iter_{runner.iter + 1}.pth'
         path = osp.join(runner.work_dir, filename)
         rank, _ = get_dist_info()

@@ -55,7 +55,8 @@ class RNGStateHook(Hook):
       and the workers' seeds are built from the new run's seed before the checkpoint is read, and
       with ``seed=None`` that seed is a new random one (the hook warns).
     - An ``EpochBasedTrainLoop`` resumed from a mid-epoch checkpoint repeats that epoch
-      (mmengine's behaviour), exact or not.
+      (mmengine's behaviour) unless ``PreemptionHook`` (which ``tools/train.py`` adds) skips its
+      trained batches; the states are then restored after those, as for ``IterBasedTrainLoop``.
 
     Config:
         .. code-block:: python
@@ -174,7 +175,8 @@ class RNGStateHook(Hook):
         if self._resume_state is None:
             return
         states, self._resume_state = self._resume_state, None
-        # IterBasedTrainLoop replays the trained batches right after this hook, drawing random
-        # numbers (with num_workers=0): the uninterrupted run's next batch comes after them.
+        # IterBasedTrainLoop (or a mid-epoch resumed EpochBasedTrainLoop) replays the trained
+        # batches right after this hook, drawing random numbers (with num_workers=0): the
+        # uninterrupted run's next batch comes after them.
         if not after_replayed_batches(runner.train_loop, lambda: set_rng_states(states)):
             set_rng_states(states)
