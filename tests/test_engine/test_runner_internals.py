@@ -4,7 +4,18 @@ import pytest
 from mmengine.hooks import Hook
 from toy_runner import toy_runner
 
-from vkd_mmdet.engine.runner_internals import after_replayed_batches, is_resuming
+from vkd_mmdet.engine.runner_internals import (
+    after_replayed_batches,
+    is_resuming,
+    resume_mid_epoch,
+)
+
+
+class MidEpochResumeHook(Hook):
+    """What ``PreemptionHook`` does on resume: :func:`resume_mid_epoch` before the epoch."""
+
+    def before_train(self, runner) -> None:
+        self.skipped = resume_mid_epoch(runner.train_loop)
 
 
 class ReplayProbeHook(Hook):
@@ -69,3 +80,33 @@ def test_after_replayed_batches_fails_loudly_without_the_iterator(tmp_path, monk
     with pytest.raises(RuntimeError,
                        match=r'IterBasedTrainLoop\.dataloader_iterator is missing in mmengine'):
         after_replayed_batches(loop, lambda: None)
+
+
+def test_epoch_loop_resumed_mid_epoch_skips_the_trained_batches(tmp_path):
+    # 8 samples an epoch; the first run checkpoints after iterations 2 and 4 of epoch 0.
+    toy_runner(tmp_path / 'first', train_cfg=dict(by_epoch=True, max_epochs=1)).train()
+    probe, resume = ReplayProbeHook(), MidEpochResumeHook()
+    runner = toy_runner(tmp_path / 'resumed', train_cfg=dict(by_epoch=True, max_epochs=1),
+                        custom_hooks=[resume, probe], resume=True,
+                        load_from=str(tmp_path / 'first' / 'iter_2.pth'))
+    runner.train()
+    assert resume.skipped == 2 and probe.installed
+    # The two trained samples are read again, then the callback runs, then the loop trains on
+    # the epoch's third sample: 6 iterations, the epoch ends at iteration 8 (not 10).
+    assert probe.events[:2] == [('callback', 2, 2), ('iteration', 2, 3)]
+    assert [event for event in probe.events if event[0] == 'iteration'] == \
+        [('iteration', i, i + 1) for i in range(2, 8)]
+    assert runner.iter == 8
+    assert not hasattr(runner.train_loop.dataloader, 'skipped')  # mmengine's loader again
+
+
+def test_epoch_loop_resumed_after_an_epochs_last_batch_ends_that_epoch(tmp_path):
+    """An iteration-based save after the epoch's last batch comes before its end-of-epoch hooks:
+    the resumed epoch skips all its batches (its hooks run), the next one trains."""
+    toy_runner(tmp_path / 'first', train_cfg=dict(by_epoch=True, max_epochs=1)).train()
+    resume = MidEpochResumeHook()
+    runner = toy_runner(tmp_path / 'resumed', train_cfg=dict(by_epoch=True, max_epochs=2),
+                        custom_hooks=[resume], resume=True,
+                        load_from=str(tmp_path / 'first' / 'iter_8.pth'))
+    runner.train()
+    assert resume.skipped == 8 and (runner.epoch, runner.iter) == (2, 16)

@@ -110,7 +110,8 @@ def resume_mid_epoch(loop) -> int:
     hooks' ``batch_idx`` counts from 0 again in that epoch (logging intervals shift).
 
     Returns:
-        int: the batches skipped; 0 (nothing done) for another loop or an epoch boundary.
+        int: the batches skipped; 0 (nothing done) for another loop or a checkpoint of an
+        epoch's end (``CheckpointHook(by_epoch=True)``).
 
     Raises:
         RuntimeError: an ``EpochBasedTrainLoop`` without ``dataloader`` / ``_epoch`` / ``_iter``.
@@ -121,7 +122,9 @@ def resume_mid_epoch(loop) -> int:
         if not hasattr(loop, attribute):
             raise _missing(f'EpochBasedTrainLoop.{attribute}', 'resuming mid-epoch')
     done = loop.iter - loop.epoch * len(loop.dataloader)
-    if not 0 < done < len(loop.dataloader):
+    # done == len: saved after the epoch's last batch but before its after_train_epoch (an
+    # iteration-based save): the epoch ends at once, its end-of-epoch hooks (schedulers) run.
+    if not 0 < done <= len(loop.dataloader):
         return 0
     loop.dataloader = _SkipFirstBatches(loop, done)
     return done
