@@ -57,7 +57,7 @@ def test_inf_in_a_teacher_level_skips_the_step_like_skipping_the_batch(tiny_run,
     # Counted and logged with the loss's name and level (stride 16: p4, the level-1 pair).
     log = (tmp_path / 'guarded').glob('*/*.log')
     text = next(log).read_text()
-    assert 'optimizer step skipped at iteration 1' in text
+    assert 'optimizer step skipped at iteration 2' in text
     assert 'loss_vkd_p4 (distillation term vkd, level p4)' in text
     iterations = [line for line in text.splitlines() if 'Iter(train)' in line]
     assert ['nonfinite_skips: 1' in line for line in iterations] == [False, True, True, True]

@@ -121,7 +121,8 @@ def startup_report(model: BaseDistiller, measured: Dict[str, dict], iteration: i
     summary = (f'start-up report (iter {iteration}): {teacher_text}; task loss {task:.4g} (grad '
                f'norm {task_norm:.3g}); {term_text}; '
                f'{len(warnings) or "no"} warning{"" if len(warnings) == 1 else "s"}')
-    lines = [f'start-up report: teacher_ckpt {teacher.get("file")!r}: {teacher_text}',
+    lines = [f'start-up report: teacher_ckpt {teacher.get("file")!r}: '
+             f'{teacher_text[len("teacher "):]}',
              f'start-up report: task losses {task:.4g}, gradient norm {task_norm:.4g}']
     lines += [f'start-up report: {name}: {term["value"]:.4g} ({term["ratio_to_task"]:.3g}x '
               f'task), gradient norm {term["grad_norm"]:.4g} ({term["grad_ratio_to_task"]:.3g}x '

@@ -171,7 +171,8 @@ class NonFiniteGuard:
         self.consecutive += 1
         message_hub = MessageHub.get_current_instance()
         message_hub.update_scalar('train/nonfinite_skips', self.skipped)
-        iteration = message_hub.get_info('iter')
+        iteration = message_hub.get_info('iter')  # 0-based; the logs count from 1
+        iteration = '?' if iteration is None else iteration + 1
         print_log(f'NonFiniteGuard: optimizer step skipped at iteration {iteration} '
                   f'({self.consecutive} in a row, {self.skipped} in all): {reason}',
                   logger='current', level=logging.WARNING)
