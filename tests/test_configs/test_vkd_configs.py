@@ -77,6 +77,9 @@ def test_config_runs_one_train_step_with_pretrained_init_off(path, tmp_path):
     # takes the built teacher (one build of it, not two) and loads the checkpoint into it.
     model_cfg = cfg.model.to_dict()
     teacher = MODELS.build(resolve_model_cfg(cfg.model.teacher, 'teacher'))
+    # Initialised as a trained checkpoint's would be: DINO's `level_embed` is `torch.empty` until
+    # init_weights, and uninitialised memory may hold NaN, which the distiller refuses.
+    teacher.init_weights()
     model_cfg['teacher_ckpt'] = str(tmp_path / 'teacher.pth')
     torch.save({'state_dict': teacher.state_dict()}, model_cfg['teacher_ckpt'])
     model_cfg['teacher'] = teacher
