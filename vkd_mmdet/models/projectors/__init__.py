@@ -1,3 +1,8 @@
-from .orthogonal_projector import ORTHOGONAL_MAPS, OrthogonalProjector
+from .orthogonal_projector import (
+    ORTHOGONAL_MAPS,
+    OrthogonalProjector,
+    dense_map_columns,
+    projector_weights,
+)
 
-__all__ = ['ORTHOGONAL_MAPS', 'OrthogonalProjector']
+__all__ = ['ORTHOGONAL_MAPS', 'OrthogonalProjector', 'dense_map_columns', 'projector_weights']
