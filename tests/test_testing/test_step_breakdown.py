@@ -141,9 +141,13 @@ def test_breakdown_table_has_a_column_per_result_and_every_phase():
     breakdown = dict(mean_s={phase: 0.001 * (i + 1) for i, phase in enumerate(PHASES)})
     breakdown['step_s'] = sum(breakdown['mean_s'].values())
     breakdown['share'] = {p: v / breakdown['step_s'] for p, v in breakdown['mean_s'].items()}
-    results = [dict(config='configs/vkd/x.py', teacher_precision=p, breakdown=breakdown)
-               for p in ('fp32', 'bf16')]
+    results = [dict(config='configs/vkd/x.py', teacher_precision=p, breakdown=breakdown,
+                    median_s=dict(distill=distill)) for p, distill in (('fp32', 0.06),
+                                                                        ('bf16', 0.0504))]
     lines = breakdown_table(copy.deepcopy(results)).splitlines()
     assert lines[0] == '| phase | x.py fp32 ms (share) | x.py bf16 ms (share) |'
-    assert len(lines) == 2 + len(PHASES) + 1
-    assert lines[-1] == f"| step (sum) | {66:.0f} (100.0 %) | {66:.0f} (100.0 %) |"
+    assert len(lines) == 2 + len(PHASES) + 2
+    assert lines[2] == ('| data preprocessors (distiller, teacher, student) | 1 (1.5 %) | '
+                        '1 (1.5 %) |')
+    assert lines[-2] == '| step (sum) | 66 (100.0 %) | 66 (100.0 %) |'
+    assert lines[-1] == '| (c) without timers (median of the rounds) | 60 | 50 |'

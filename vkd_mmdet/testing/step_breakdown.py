@@ -155,7 +155,8 @@ def step_breakdown(model: nn.Module, optim_wrapper: OptimWrapper, data: dict, it
 
 def breakdown_table(results: Sequence[dict]) -> str:
     """A markdown table of the ``breakdown`` of each :func:`benchmark_distiller` result, one
-    column per result (e.g. the fp32 and bf16 teachers): mean ms and share of the step."""
+    column per result (e.g. the fp32 and bf16 teachers): mean ms and share of the step; last,
+    (c) as the timed rounds measured it, without timers (the gap is what the timers cost)."""
     heads = [f"{r['config'].rsplit('/', 1)[-1]} {r['teacher_precision']}" for r in results]
     lines = ['| phase | ' + ' | '.join(f'{head} ms (share)' for head in heads) + ' |',
              '|---|' + '---:|' * len(results)]
@@ -168,4 +169,6 @@ def breakdown_table(results: Sequence[dict]) -> str:
             cells.append(f'{1000 * value:.0f} ({100 * share:.1f} %)')
         label = 'step (sum)' if phase == 'step' else PHASE_LABELS[phase]
         lines.append(f'| {label} | ' + ' | '.join(cells) + ' |')
+    untimed = [f"{1000 * r['median_s']['distill']:.0f}" if 'median_s' in r else '' for r in results]
+    lines.append('| (c) without timers (median of the rounds) | ' + ' | '.join(untimed) + ' |')
     return '\n'.join(lines)
