@@ -91,10 +91,10 @@ def paired_ratio_interval(numerator: Sequence[float], denominator: Sequence[floa
     ratios = [num / den for num, den in zip(numerator, denominator)]
     rounds = len(ratios)
     mean = statistics.fmean(ratios)
-    half_width = (scipy.stats.t.ppf(0.5 + confidence / 2, rounds - 1)
-                  * statistics.stdev(ratios) / math.sqrt(rounds))
+    half_width = float(scipy.stats.t.ppf(0.5 + confidence / 2, rounds - 1)
+                       * statistics.stdev(ratios) / math.sqrt(rounds))
     return dict(mean=mean, low=mean - half_width, high=mean + half_width,
-                half_width=float(half_width), confidence=confidence, rounds=rounds,
+                half_width=half_width, confidence=confidence, rounds=rounds,
                 per_round=ratios)
 
 
