@@ -19,7 +19,8 @@ up to the step; see :class:`~vkd_mmdet.utils.phase_timer.PhaseTimer`):
   maps, and the other nodes of ``distill_loss``'s graph (back to the student's neck outputs);
 - ``backward``: the rest of the backward pass (the student's own graph);
 - ``optimizer_step``: ``step`` and ``zero_grad`` of the optimizer wrapper;
-- ``other``: what ``train_step`` spends outside all of them (loss parsing, checks, logging).
+- ``other``: what ``train_step`` spends outside all of them (loss parsing, checks, logging;
+  also the forward of RoI distillation losses, whose backward counts in ``backward``).
 """
 import contextlib
 import statistics
