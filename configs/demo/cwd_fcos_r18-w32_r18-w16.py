@@ -3,4 +3,5 @@
 _base_ = ['./vkd_fcos_r18-w32_r18-w16.py']
 model = dict(distill_losses=dict(
     _delete_=True,
-    cwd=dict(type='CWDLoss', in_channels=32, out_channels=64, tau=1.0, loss_weight=10.0)))
+    cwd=dict(type='CWDLoss', in_channels=32, out_channels=64, tau=1.0, loss_weight=10.0,
+             projector=dict(type='LinearAdapter'))))  # 32 -> 64 channels: a free 1x1 map

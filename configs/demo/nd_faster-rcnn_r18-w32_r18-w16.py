@@ -8,4 +8,6 @@ class_centers = 'work_dirs/bench_methods/class_centers/faster-rcnn_r18-w32.pth'
 model = dict(distill_losses=dict(
     _delete_=True,
     nd=dict(type='NDLoss', num_classes=5, in_channels=128, out_channels=256,
-            class_centers=class_centers, loss_weight=1.5)))
+            class_centers=class_centers, loss_weight=1.5,
+            # 128 -> 256: KD++'s projector (BN, dropout, linear)
+            projector=dict(type='LinearAdapter', norm=True, dropout=0.5))))

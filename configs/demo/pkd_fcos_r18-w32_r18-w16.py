@@ -4,4 +4,5 @@
 _base_ = ['./vkd_fcos_r18-w32_r18-w16.py']
 model = dict(distill_losses=dict(
     _delete_=True,
-    pkd=dict(type='PKDLoss', in_channels=32, out_channels=64, loss_weight=6.0)))
+    pkd=dict(type='PKDLoss', in_channels=32, out_channels=64, loss_weight=6.0,
+             projector=dict(type='LinearAdapter'))))  # 32 -> 64 channels: a free 1x1 map

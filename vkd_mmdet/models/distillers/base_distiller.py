@@ -14,7 +14,8 @@ from ...utils.checkpoint_mismatch import refuse_mismatched_state_dict
 from ..projectors import OrthogonalProjector
 from .frozen_teacher import check_teacher_precision, fold_batchnorms, run_frozen_teacher
 
-NO_DECAY_HINT = "paramwise_cfg=dict(custom_keys={'projector.raw_weight': dict(decay_mult=0.)})"
+NO_DECAY_HINT = ("constructor='DistillOptimWrapperConstructor' (or inherit "
+                 "configs/_base_/distill_runtime.py)")
 
 
 class BaseDistiller(BaseModel):
@@ -99,9 +100,10 @@ class BaseDistiller(BaseModel):
     def check_optimizer(self, optim_wrapper: OptimWrapper) -> None:
         """Refuse an optimizer that decays an orthogonal projector; checks once per model.
 
-        ``ProjectorDecayCheckHook`` calls it before training in every launcher mode;
-        ``train_step`` calls it too, for a config without the hook (single process only:
-        ``MMDistributedDataParallel`` runs its own ``train_step``, not this one).
+        ``DistillOptimWrapperConstructor`` (``configs/_base_/distill_runtime.py``) builds such
+        an optimizer in every launcher mode; this check catches a config that does not use it
+        (``train_step``: single process; ``ProjectorDecayCheckHook``: every rank of any
+        launcher).
         """
         if not self._checked_optimizer:
             check_projectors_not_decayed(self, optim_wrapper)
