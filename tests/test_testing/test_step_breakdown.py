@@ -85,8 +85,8 @@ def test_every_phase_gets_exactly_its_planted_cost(distiller):
                               delayed(frozen_teacher._for_losses, clock, 2.0)), \
             mock.patch.object(OrthogonalProjector, 'weight', property(
                 lambda self: Delay.apply(weight(self), clock, 8.0, 16.0))), \
-            mock.patch.object(VkDLoss, 'forward', lambda self, *args: Delay.apply(
-                vkd_forward(self, *args), clock, 32.0, 128.0)), \
+            mock.patch.object(VkDLoss, 'forward', lambda self, *args, **kwargs: Delay.apply(
+                vkd_forward(self, *args, **kwargs), clock, 32.0, 128.0)), \
             mock.patch.object(optim_wrapper.optimizer, 'step',
                               delayed(optim_wrapper.optimizer.step, clock, 256.0)), \
             mock.patch.object(model, 'parse_losses', delayed(model.parse_losses, clock, 512.0)):

@@ -23,7 +23,9 @@ model = dict(
     teacher_ckpt='https://download.openmmlab.com/never-downloaded.pth',
     distill_losses=dict(vkd=dict(type='VkDLoss', in_channels=16, out_channels=32),
                         vkd_tall=dict(type='VkDLoss', in_channels=16, out_channels=32,
-                                      orthogonal_map='cayley', levels=[0, 1])))
+                                      projector=dict(type='OrthogonalProjector',
+                                                     orthogonal_map='cayley'),
+                                      levels=[0, 1])))
 optim_wrapper = dict(paramwise_cfg=dict(custom_keys={{'projector': dict(decay_mult=0.0)}}))
 """
 
