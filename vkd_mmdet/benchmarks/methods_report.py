@@ -1,7 +1,7 @@
-"""Tables of ``tools/bench_methods.py`` from its runs' records.
+"""The leaderboard's tables (``tools/bench_methods.py``) from its runs' records.
 
-A record (one training run, ``tools/run_demo.py``'s ``train``) holds ``AP``, ``AP50``, ``seed``,
-``train_time`` and ``row``: ``(proxy, row key, loss-weight factor)``.
+A record (one training run, :func:`~vkd_mmdet.benchmarks.training_run.train`) holds ``AP``,
+``AP50``, ``seed``, ``train_time`` and ``row``: ``(proxy, row key, loss-weight factor)``.
 """
 import json
 import os.path as osp
@@ -31,9 +31,10 @@ def paired_gains(runs: List[dict], students: List[dict]) -> List[float]:
 def methods_table(rows: Sequence, records: List[dict], teachers: Dict[str, dict],
                   proxies: Dict[str, object], tuned: Dict[str, float],
                   reference: Optional[str] = None) -> str:
-    """One markdown table per proxy: a line per row (``bench_methods.Row``) with AP, AP50, the
-    paired gain, the share of the teacher-student gap closed and the relative training time;
-    with ``reference`` (a row key) also each row's paired AP difference to that row."""
+    """One markdown table per proxy: a line per row (:class:`~vkd_mmdet.benchmarks.rows.Row`)
+    with AP, AP50, the paired gain, the share of the teacher-student gap closed and the relative
+    training time; with ``reference`` (a row key) also each row's paired AP difference to that
+    row."""
     out = []
     for proxy in dict.fromkeys(r.proxy for r in rows):
         students = _runs(records, proxy, 'student')
