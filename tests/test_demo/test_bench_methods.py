@@ -12,6 +12,8 @@ from vkd_mmdet.benchmarks import (
     PROXIES,
     ROWS,
     make_tune_split,
+    methods_table,
+    read_per_seed_csv,
     weight_options,
 )
 from vkd_mmdet.benchmarks.methods_page import TUNED_BEGIN, TUNED_END, write_page
@@ -80,12 +82,27 @@ def test_every_row_of_both_proxies_is_trained_and_tabled(bench_run):
                     if x.startswith(f'| {label} |') and proxy.split('-')[0] in x.lower())
         cells = [c.strip() for c in line.split('|')[1:-1]]
         assert cells[3:5] == [f'{100 * run["AP"]:.1f}', f'{100 * run["AP50"]:.1f}']
-        assert cells[7] == f'{run["train_time"] / student["train_time"]:.2f}x'
+        assert cells[9] == f'{run["train_time"] / student["train_time"]:.2f}x'
+        assert cells[6:8] == ['-', '-']  # one seed: no interval, no rank
         if key != 'student':
             gain = run['AP'] - student['AP']
             assert cells[5] == f'{100 * gain:+.1f}'
             gap = teacher['AP'] - student['AP']
-            assert cells[6] == (f'{100 * gain / gap:.0f} %' if gap > 0 else 'n/a')
+            assert cells[8] == (f'{100 * gain / gap:.0f} %' if gap > 0 else 'n/a')
+        versus = run['AP'] - runs[(proxy, 'vkd')]['AP']
+        assert cells[10:] == (['-', '-'] if key in ('student', 'vkd') else
+                              [f'{100 * versus:+.1f}', '-'])
+
+
+def test_per_seed_file_beside_the_page_recomputes_its_table(bench_run):
+    tmp, _, results = bench_run
+    records, teachers = read_per_seed_csv(str(tmp / 'docs' / 'methods_per_seed.csv'))
+    assert [(tuple(r['row']), r['seed'], r['AP']) for r in results['runs']] == \
+        [(r['row'], r['seed'], r['AP']) for r in records]
+    rows = [r for r in ROWS if r.key in TESTED]
+    page = (tmp / 'docs' / 'methods.md').read_text()
+    assert methods_table(rows, records, teachers, PROXIES, {}) in page
+    assert '[methods_per_seed.csv](methods_per_seed.csv)' in page
 
 
 def test_nd_row_uses_centres_written_by_compute_class_centers(bench_run):
@@ -173,8 +190,10 @@ def test_diagnosis_runs_its_variants_and_measures_gradient_norms(tmp_path):
     assert cells[3:5] == [f'{np.mean(ratio[:1]):.2f}', f'{np.mean(ratio[1:]):.2f}']
     assert cells[5:] == [f'{100 * measured["AP"]:.1f}'] * 2
     w6 = next(x for x in table.splitlines() if x.startswith("| VkD at PKD's loss scale |"))
-    # the last column: the paired AP difference to VkD of the same seed
-    assert w6.split('|')[-2].strip() == f'{100 * (runs["vkd-w6"]["AP"] - runs["vkd"]["AP"]):+.1f}'
+    # the last two columns: the paired AP difference to VkD of the same seed (one seed: no
+    # interval)
+    assert [c.strip() for c in w6.split('|')[-3:-1]] == \
+        [f'{100 * (runs["vkd-w6"]["AP"] - runs["vkd"]["AP"]):+.1f}', '-']
 
 
 def test_tuned_section_survives_the_paper_run_and_is_replaced_by_the_next_tuned_run(tmp_path):

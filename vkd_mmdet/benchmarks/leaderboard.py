@@ -20,7 +20,8 @@ from ..testing import make_synthetic_coco
 from ..utils import tools_dir
 from .data_splits import SPLITS, data_kwargs, make_tune_split, with_data_root
 from .methods_page import page, tuned_section, write_page
-from .methods_report import grad_norm_table, methods_table, sweep_table
+from .methods_report import grad_norm_table, methods_table, resolution_table, sweep_table
+from .per_seed_file import write_per_seed_csv
 from .process_pool import run_all, train_teachers
 from .rows import (
     CENTER_ROWS,
@@ -184,17 +185,23 @@ def run_leaderboard(args: argparse.Namespace, command: str) -> dict:
             grad_norm_table(measured, records, rows)
     else:
         name = 'methods_tuned' if tuned else 'methods'
-        table = methods_table(rows, records, teachers, PROXIES, tuned)
+        table = methods_table(rows, records, teachers, PROXIES, tuned) + '\n' + \
+            resolution_table(rows, records, PROXIES)
     with open(osp.join(out_dir, f'{name}.json'), 'w') as f:
         json.dump(results, f, indent=1)
     with open(osp.join(out_dir, f'{name}.md'), 'w') as f:
         f.write(table)
+    write_per_seed_csv(osp.join(out_dir, f'{name}_per_seed.csv'), records, teachers, rows)
     if args.markdown:
         os.makedirs(osp.dirname(osp.abspath(args.markdown)), exist_ok=True)
+        # beside the page: <page>_per_seed.csv, <page>_tuned_per_seed.csv
+        per_seed = osp.splitext(args.markdown)[0] + ('_tuned' if tuned else '') + '_per_seed.csv'
+        write_per_seed_csv(per_seed, records, teachers, rows)
         if tuned:
-            text = tuned_section(args, command, table, records)
+            text = tuned_section(args, command, table, records, osp.basename(per_seed))
         else:
-            text = page(args, command, table, teachers, wall_time, records)
+            text = page(args, command, table, teachers, wall_time, records,
+                        osp.basename(per_seed))
         write_page(args.markdown, text, section=bool(tuned))
     print(table)
     print(f'total wall time {wall_time / 60:.1f} min')

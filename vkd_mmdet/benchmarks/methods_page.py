@@ -38,9 +38,10 @@ def run_minutes(records: Sequence[dict], jobs: int) -> str:
 
 
 def tuned_section(args: argparse.Namespace, command: str, table: str,
-                  records: Sequence[dict]) -> str:
+                  records: Sequence[dict], per_seed: str) -> str:
     """The page's tuned-weights section: the sweep (its command, its table) and the table of the
-    best factors on the val split (``command``: the invocation that ran it)."""
+    best factors on the val split (``command``: the invocation that ran it; ``per_seed``: the
+    name of its per-seed file beside the page)."""
     with open(args.weights_from) as f:
         sweep = json.load(f)
     sweep_md = osp.join(osp.dirname(args.weights_from), 'sweep.md')
@@ -57,13 +58,15 @@ def tuned_section(args: argparse.Namespace, command: str, table: str,
             f'    {sweep.get("command", "python tools/bench_methods.py --sweep-weights")}\n\n'
             f'{sweep_text}\n'
             f'Each method at its best factor (a factor of 1 reuses the paper-weights run), on '
-            f'the val split, seeds {args.seeds}, {run_minutes(records, args.jobs)}:\n\n'
+            f'the val split, seeds {args.seeds}, {run_minutes(records, args.jobs)} (per seed: '
+            f'[{per_seed}]({per_seed})):\n\n'
             f'    {command}\n\n{table}')
 
 
 def page(args: argparse.Namespace, command: str, table: str, teachers: dict,
-         wall_time: float, records: Sequence[dict]) -> str:
-    """The markdown page: setting, command, table."""
+         wall_time: float, records: Sequence[dict], per_seed: str) -> str:
+    """The markdown page: setting, command, table (``per_seed``: the name of the per-seed file
+    beside the page)."""
     load = ', '.join(f'{x:.1f}' for x in os.getloadavg())
     teacher_text = '; '.join(f'{PROXIES[p].label}: teacher {100 * t["AP"]:.1f} AP '
                              f'({args.teacher_iters} iterations, seed 0)'
@@ -77,7 +80,13 @@ def page(args: argparse.Namespace, command: str, table: str, teachers: dict,
             f'{teacher_text}. Every student run: {args.student_iters} iterations (AdamW, warm-up '
             f'+ cosine), the same seed and data order for every row of a seed; seeds '
             f'{args.seeds}. AP: COCO box AP (mmdet `CocoMetric`) on the val split, x100, mean ± '
-            f'sample std over seeds; gain: AP minus the same-seed student alone; gap closed: '
+            f'sample std over seeds; gain: AP minus the same-seed student alone (a paired '
+            f'difference), mean ± sample std; 95 % CI: the Student-t interval of the mean paired '
+            f'difference, mean ± t(0.975; n - 1) × sd / √n over n seeds; rank: of the gain, '
+            f'from 1 + the rows whose interval lies wholly above the row\'s to the number of '
+            f'rows minus those wholly below (a range: tied with the rows whose intervals '
+            f'overlap; the student alone ranks with its gain 0); vs VkD: AP minus the same-seed '
+            f'VkD run, with its interval; gap closed: '
             f'mean gain / (teacher AP - mean student AP); time: training iterations (data '
             f'loading included, validation excluded), the fastest run of the row relative to '
             f'the fastest student alone of the same proxy (the least contended runs; wall time '
@@ -86,7 +95,9 @@ def page(args: argparse.Namespace, command: str, table: str, teachers: dict,
             f'{args.jobs} runs in parallel, {args.threads} torch thread(s) each, '
             f'{os.cpu_count()} CPU(s) seen, load average at the end {load}. This invocation: '
             f'{wall_time / 60:.1f} min (reused runs and cached teachers not re-trained); the '
-            f'table from scratch, teachers aside: {run_minutes(records, args.jobs)}.\n\n'
+            f'table from scratch, teachers aside: {run_minutes(records, args.jobs)}. Every run\'s '
+            f'numbers: [{per_seed}]({per_seed}) (CSV; recompute the tables with '
+            f'`vkd_mmdet.benchmarks.read_per_seed_csv` and `methods_table`).\n\n'
             f'What the ranks mean, VkD\'s diagnosis and the methods that do not beat the student '
             f'alone (RTK, ND, KD++: what was checked): [vkd_diagnosis.md](vkd_diagnosis.md).\n\n'
             f'{table}')

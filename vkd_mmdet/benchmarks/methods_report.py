@@ -9,6 +9,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from .paired_interval import PairedInterval, paired_interval, rank_with_ties, seeds_for_half_width
+
 
 def _runs(records: List[dict], proxy: str, key: str) -> List[dict]:
     return [r for r in records if tuple(r['row'][:2]) == (proxy, key)]
@@ -28,49 +30,119 @@ def paired_gains(runs: List[dict], students: List[dict]) -> List[float]:
     return [r['AP'] - student_ap[r['seed']] for r in runs if r['seed'] in student_ap]
 
 
+def _interval_text(interval: PairedInterval) -> str:
+    if np.isnan(interval.low):
+        return '-'
+    return f'[{100 * interval.low:+.1f}, {100 * interval.high:+.1f}]'
+
+
 def methods_table(rows: Sequence, records: List[dict], teachers: Dict[str, dict],
                   proxies: Dict[str, object], tuned: Dict[str, float],
-                  reference: Optional[str] = None) -> str:
+                  reference: Optional[str] = 'vkd', level: float = 0.95) -> str:
     """One markdown table per proxy: a line per row (:class:`~vkd_mmdet.benchmarks.rows.Row`)
-    with AP, AP50, the paired gain, the share of the teacher-student gap closed and the relative
-    training time; with ``reference`` (a row key) also each row's paired AP difference to that
-    row."""
+    with AP, AP50, the paired gain over the student alone (mean ± sample std over seeds, its
+    t-interval at ``level`` and the rank it implies, ties shown:
+    :func:`~vkd_mmdet.benchmarks.paired_interval.rank_with_ties`, the student alone ranked with
+    its gain of 0), the share of the teacher-student gap closed and the relative training time;
+    where the proxy has runs of the ``reference`` row (a row key), each row's paired AP
+    difference to that row, with its interval too."""
     out = []
+    percent = f'{100 * level:g} % CI'
     for proxy in dict.fromkeys(r.proxy for r in rows):
         students = _runs(records, proxy, 'student')
         student_ap = float(np.mean([r['AP'] for r in students]))
         # The fastest of a row's runs: the one least slowed by whatever else the machine ran.
         student_time = min(r['train_time'] for r in students)
         gap = teachers[proxy]['AP'] - student_ap
+        proxy_rows = [r for r in rows if r.proxy == proxy and _runs(records, proxy, r.key)]
+        references = _runs(records, proxy, reference) if reference else []
+        reference_label = next((r.label for r in proxy_rows if r.key == reference), reference)
+        gains = {r.key: paired_gains(_runs(records, proxy, r.key), students)
+                 for r in proxy_rows if r.key != 'student'}
+        intervals = {key: paired_interval(values, level) for key, values in gains.items()
+                     if values}
+        ranked = {key: None if np.isnan(i.low) else (i.low, i.high)
+                  for key, i in intervals.items()}
+        if any(bounds is not None for bounds in ranked.values()):
+            ranked['student'] = (0.0, 0.0)  # the student alone's gain over itself
+        ranks = rank_with_ties(ranked)
         out += [f'**{proxies[proxy].label}**: teacher {100 * teachers[proxy]["AP"]:.1f} AP, '
                 f'{100 * teachers[proxy]["AP50"]:.1f} AP50.\n',
-                '| method | config | loss weight | AP | AP50 | gain (AP) | gap closed | time |' +
-                (f' vs {reference} (AP) |' if reference else ''),
-                '|---|---|---|---:|---:|---:|---:|---:|' + ('---:|' if reference else '')]
-        references = _runs(records, proxy, reference) if reference else []
-        for row in (r for r in rows if r.proxy == proxy):
+                f'| method | config | loss weight | AP | AP50 | gain (AP) | {percent} | rank | '
+                'gap closed | time |' +
+                (f' vs {reference_label} (AP) | {percent} |' if references else ''),
+                '|---|---|---|---:|---:|---:|---:|---:|---:|---:|' +
+                ('---:|---:|' if references else '')]
+        for row in proxy_rows:
             runs = _runs(records, proxy, row.key)
-            if not runs:
-                continue
             weight = row.weights
             factor = tuned.get(f'{proxy}/{row.key}')
             if factor is not None and row.key != 'student':
                 weight = f'tuned: {factor:g} x {weight}'
-            if row.key == 'student':
-                gain_text, closed = '-', '-'
+            if row.key == 'student' or row.key not in intervals:
+                gain_text, interval_text, closed = '-', '-', '-'
             else:
-                gains = paired_gains(runs, students)
-                gain_text = _mean_std(gains, sign='+')
-                closed = f'{100 * np.mean(gains) / gap:.0f} %' if gap > 0 else 'n/a'
+                gain_text = _mean_std(gains[row.key], sign='+')
+                interval_text = _interval_text(intervals[row.key])
+                closed = f'{100 * np.mean(gains[row.key]) / gap:.0f} %' if gap > 0 else 'n/a'
             relative = min(r['train_time'] for r in runs) / student_time
             line = (f'| {row.label} | `{row.config}` | {weight} | '
                     f'{_mean_std([r["AP"] for r in runs])} | '
-                    f'{_mean_std([r["AP50"] for r in runs])} | {gain_text} | {closed} | '
-                    f'{relative:.2f}x |')
-            if reference:
-                line += (' - |' if row.key in ('student', reference) else
-                         f' {_mean_std(paired_gains(runs, references), sign="+")} |')
+                    f'{_mean_std([r["AP50"] for r in runs])} | {gain_text} | {interval_text} | '
+                    f'{ranks.get(row.key, "-")} | {closed} | {relative:.2f}x |')
+            if references:
+                differences = paired_gains(runs, references)
+                line += (' - | - |' if row.key in ('student', reference) or not differences
+                         else f' {_mean_std(differences, sign="+")} | '
+                         f'{_interval_text(paired_interval(differences, level))} |')
             out.append(line)
+        out.append('')
+    return '\n'.join(out)
+
+
+def resolution_table(rows: Sequence, records: List[dict], proxies: Dict[str, object],
+                     reference: Optional[str] = 'vkd', half_width: float = 0.006,
+                     level: float = 0.95) -> str:
+    """The arithmetic behind the intervals, per proxy: each row's measured standard deviation
+    of its paired gains (over the student alone, and against ``reference``), the half-width of
+    its t-interval at ``level`` now, and the seeds that standard deviation implies for a
+    half-width of at most ``half_width`` (AP as a fraction: 0.006 is 0.6 AP):
+    :func:`~vkd_mmdet.benchmarks.paired_interval.seeds_for_half_width`."""
+    out = []
+    for proxy in dict.fromkeys(r.proxy for r in rows):
+        students = _runs(records, proxy, 'student')
+        references = _runs(records, proxy, reference) if reference else []
+        reference_label = next((r.label for r in rows
+                                if (r.proxy, r.key) == (proxy, reference)), reference)
+        comparisons = [('student alone', students)] + \
+            ([(reference_label, references)] if references else [])
+        out += [f'**{proxies[proxy].label}**: seeds for a {100 * level:g} % interval of '
+                f'half-width ≤ {100 * half_width:g} AP, from each row\'s sample std (sd) of '
+                f'paired differences: the fewest n with t({(1 + level) / 2:g}; n - 1) × sd / √n '
+                f'≤ {100 * half_width:g}.\n',
+                '| method | seeds | ' + ' | '.join(
+                    f'sd vs {name} (AP) | half-width | seeds needed' for name, _ in comparisons) +
+                ' |', '|---|---:|' + '---:|---:|---:|' * len(comparisons)]
+        needed = []
+        for row in rows:
+            runs = _runs(records, proxy, row.key)
+            if row.proxy != proxy or row.key == 'student' or not runs:
+                continue
+            cells = [row.label, str(len(runs))]
+            for _, others in comparisons:
+                differences = paired_gains(runs, others)
+                if row.key == reference and others is references or len(differences) < 2:
+                    cells += ['-', '-', '-']
+                    continue
+                interval = paired_interval(differences, level)
+                seeds = seeds_for_half_width(interval.sd, half_width, level)
+                needed.append(seeds)
+                cells += [f'{100 * interval.sd:.2f}', f'{100 * interval.half_width:.2f}',
+                          str(seeds)]
+            out.append('| ' + ' | '.join(cells) + ' |')
+        if needed:
+            out += ['', f'Every interval of this proxy within ± {100 * half_width:g} AP: '
+                    f'{max(needed)} seeds.']
         out.append('')
     return '\n'.join(out)
 
