@@ -29,7 +29,7 @@ from .rows import (
     Row,
     demo_config_dir,
 )
-from .teacher_cache import cached_teacher, train_teacher
+from .teacher_cache import cached_teacher, teacher_settings, train_teacher
 from .training_run import finished_run, read_scalars, run_key, train
 
 __all__ = [
@@ -38,6 +38,6 @@ __all__ = [
     'add_data_args', 'cached_teacher', 'data_kwargs', 'demo_config_dir', 'demo_configs',
     'finished_run', 'make_tune_split', 'methods_table', 'paired_interval', 'rank_with_ties',
     'read_per_seed_csv', 'read_scalars', 'resolution_table', 'run_demo', 'run_key',
-    'run_leaderboard', 'seeds_for_half_width', 't_quantile', 'train', 'train_teacher',
-    'weight_options', 'with_data_root', 'write_per_seed_csv'
+    'run_leaderboard', 'seeds_for_half_width', 't_quantile', 'teacher_settings', 'train',
+    'train_teacher', 'weight_options', 'with_data_root', 'write_per_seed_csv'
 ]
