@@ -16,9 +16,13 @@ the rows in ``vkd_mmdet/benchmarks/rows.py``):
 2. every row of ``ROWS`` (the student alone, each method, VkD's ablations) for every seed, the
    same iterations, seed and data order for all rows, ``--jobs`` runs at a time (one process
    each, ``--threads`` torch threads), each printed with an ETA when it finishes;
-3. the table (AP, AP50, paired gain over the same-seed student alone, share of the teacher-student
-   gap closed, training time relative to the student alone) into ``<work-dir>/methods.md`` and,
-   with ``--markdown``, a page with the setting, the command and the total run time.
+3. the table (AP, AP50, paired gain over the same-seed student alone with its 95 % t-interval
+   over seeds and the rank it implies, ties shown; share of the teacher-student gap closed;
+   training time relative to the student alone; the paired difference to VkD with its interval)
+   and the seeds each row's spread implies for intervals of +-0.6 AP, into
+   ``<work-dir>/val/methods.md``, every run's numbers into ``methods_per_seed.csv`` beside it,
+   and, with ``--markdown``, a page with the setting, the command and the total run time, its
+   per-seed CSV beside it (``<page>_per_seed.csv``).
 
 Tuning (never on the reported split): ``--sweep-weights`` trains one seed of every feature
 method with each of its loss weights scaled by ``--sweep-factors`` (the same budget for every
