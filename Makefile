@@ -42,14 +42,16 @@ demo: $(STAMP)
 bench-accuracy: $(STAMP)
 	$(PY) tools/run_demo.py --work-dir work_dirs/demo --seeds 0 1 2 --reuse-runs --markdown docs/accuracy.md
 
-# Leaderboard (docs/methods.md): every method and VkD's ablations on the demo's FCOS pair, VkD /
-# ND / KD++ on a CPU Faster R-CNN pair, 3 seeds, 2 runs in parallel (tools/bench_methods.py; make
-# demo's teacher is reused, finished runs too).
+# Leaderboard (docs/methods.md, every run's numbers in docs/methods_per_seed.csv): every method and
+# VkD's ablations on the demo's FCOS pair, VkD / ND / KD++ on a CPU Faster R-CNN pair, 3 seeds, 2
+# runs in parallel (tools/bench_methods.py over vkd_mmdet.benchmarks; make demo's teacher is
+# reused, finished runs too).
 bench-methods: $(STAMP)
 	$(PY) tools/bench_methods.py --seeds 0 1 2 --jobs 2 --reuse-runs --markdown docs/methods.md
 
 # The tuned-weights section of docs/methods.md: every feature method's loss weight swept on the
-# held-out tune split (never the val split), then each at its best factor on val, 3 seeds.
+# held-out tune split (never the val split), then each at its best factor on val, 3 seeds
+# (per seed: docs/methods_tuned_per_seed.csv).
 bench-methods-tuned: $(STAMP)
 	$(PY) tools/bench_methods.py --sweep-weights --jobs 2 --reuse-runs
 	$(PY) tools/bench_methods.py --weights-from work_dirs/bench_methods/tune/sweep.json \
