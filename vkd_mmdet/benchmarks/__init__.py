@@ -7,13 +7,6 @@ from .data_splits import SPLITS, add_data_args, data_kwargs, make_tune_split, wi
 from .demo import demo_configs, run_demo
 from .leaderboard import run_leaderboard, weight_options
 from .methods_report import methods_table, resolution_table
-from .paired_interval import (
-    PairedInterval,
-    paired_interval,
-    rank_with_ties,
-    seeds_for_half_width,
-    t_quantile,
-)
 from .per_seed_file import read_per_seed_csv, write_per_seed_csv
 from .rows import (
     CENTER_ROWS,
@@ -36,8 +29,8 @@ __all__ = [
     'CENTER_ROWS', 'DIAGNOSIS_REFERENCE', 'DIAGNOSIS_ROWS', 'GRAD_NORM_HOOK', 'GRAD_SUFFIX',
     'ND_CONFIG', 'PROXIES', 'ROWS', 'SPLITS', 'SWEEP_ROWS', 'PairedInterval', 'Proxy', 'Row',
     'add_data_args', 'cached_teacher', 'data_kwargs', 'demo_config_dir', 'demo_configs',
-    'finished_run', 'make_tune_split', 'methods_table', 'paired_interval', 'rank_with_ties',
+    'finished_run', 'make_tune_split', 'methods_table',
     'read_per_seed_csv', 'read_scalars', 'resolution_table', 'run_demo', 'run_key',
-    'run_leaderboard', 'seeds_for_half_width', 't_quantile', 'teacher_settings', 'train',
+    'run_leaderboard', 'teacher_settings', 'train',
     'train_teacher', 'weight_options', 'with_data_root', 'write_per_seed_csv'
 ]

@@ -9,7 +9,12 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .paired_interval import PairedInterval, paired_interval, rank_with_ties, seeds_for_half_width
+from ..utils.paired_interval import (
+    PairedInterval,
+    paired_interval,
+    rank_with_ties,
+    seeds_for_half_width,
+)
 
 
 def _runs(records: List[dict], proxy: str, key: str) -> List[dict]:
@@ -42,7 +47,7 @@ def methods_table(rows: Sequence, records: List[dict], teachers: Dict[str, dict]
     """One markdown table per proxy: a line per row (:class:`~vkd_mmdet.benchmarks.rows.Row`)
     with AP, AP50, the paired gain over the student alone (mean ± sample std over seeds, its
     t-interval at ``level`` and the rank it implies, ties shown:
-    :func:`~vkd_mmdet.benchmarks.paired_interval.rank_with_ties`, the student alone ranked with
+    :func:`~vkd_mmdet.utils.paired_interval.rank_with_ties`, the student alone ranked with
     its gain of 0), the share of the teacher-student gap closed and the relative training time;
     where the proxy has runs of the ``reference`` row (a row key), each row's paired AP
     difference to that row, with its interval too."""
@@ -107,7 +112,7 @@ def resolution_table(rows: Sequence, records: List[dict], proxies: Dict[str, obj
     of its paired gains (over the student alone, and against ``reference``), the half-width of
     its t-interval at ``level`` now, and the seeds that standard deviation implies for a
     half-width of at most ``half_width`` (AP as a fraction: 0.006 is 0.6 AP):
-    :func:`~vkd_mmdet.benchmarks.paired_interval.seeds_for_half_width`."""
+    :func:`~vkd_mmdet.utils.paired_interval.seeds_for_half_width`."""
     out = []
     for proxy in dict.fromkeys(r.proxy for r in rows):
         students = _runs(records, proxy, 'student')

@@ -6,15 +6,15 @@ Model-agnostic: the variants come in as callables, so this stays below ``models`
 import contextlib
 import ctypes
 import dataclasses
-import math
 import os.path as osp
 import statistics
 import sys
 import time
 from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
-import scipy.stats
 import torch
+
+from .paired_interval import paired_interval
 
 
 class PeakMemory:
@@ -89,12 +89,9 @@ def paired_ratio_interval(numerator: Sequence[float], denominator: Sequence[floa
     if not 0 < confidence < 1:
         raise ValueError(f'confidence={confidence}: expected a probability in (0, 1)')
     ratios = [num / den for num, den in zip(numerator, denominator)]
-    rounds = len(ratios)
-    mean = statistics.fmean(ratios)
-    half_width = float(scipy.stats.t.ppf(0.5 + confidence / 2, rounds - 1)
-                       * statistics.stdev(ratios) / math.sqrt(rounds))
-    return dict(mean=mean, low=mean - half_width, high=mean + half_width,
-                half_width=half_width, confidence=confidence, rounds=rounds,
+    interval = paired_interval(ratios, confidence)
+    return dict(mean=interval.mean, low=interval.low, high=interval.high,
+                half_width=interval.half_width, confidence=confidence, rounds=len(ratios),
                 per_round=ratios)
 
 

@@ -11,48 +11,7 @@ import math
 from typing import Dict, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
-
-
-def t_two_sided_probability(t: float, df: int) -> float:
-    """``P(|T| < t)`` for Student's t with ``df`` (a positive integer) degrees of freedom.
-
-    The closed forms for integer ``df`` (Abramowitz & Stegun 26.7.3-4), with ``theta =
-    atan(t / sqrt(df))``: for odd ``df``, ``2 / pi * (theta + sin(theta) * sum_k c_k
-    cos(theta)^(2k+1))``, ``c_0 = 1``, ``c_k = c_(k-1) * 2k / (2k+1)``, ``k < (df-1)/2``; for even
-    ``df``, ``sin(theta) * sum_k d_k cos(theta)^(2k)``, ``d_0 = 1``, ``d_k = d_(k-1) * (2k-1) /
-    (2k)``, ``k < df/2``.
-    """
-    if not (isinstance(df, (int, np.integer)) and df >= 1):
-        raise ValueError(f'degrees of freedom: expected a positive integer, got {df!r}')
-    theta = math.atan(abs(t) / math.sqrt(df))
-    sin, cos = math.sin(theta), math.cos(theta)
-    total, term = 0.0, 1.0
-    if df % 2:
-        for k in range((df - 1) // 2):
-            term = 1.0 if k == 0 else term * 2 * k / (2 * k + 1)
-            total += term * cos**(2 * k + 1)
-        return 2 / math.pi * (theta + sin * total)
-    for k in range(df // 2):
-        term = 1.0 if k == 0 else term * (2 * k - 1) / (2 * k)
-        total += term * cos**(2 * k)
-    return sin * total
-
-
-def t_quantile(probability: float, df: int) -> float:
-    """The ``probability`` quantile (``> 0.5``) of Student's t with ``df`` degrees of freedom:
-    ``t`` with ``P(T < t) = probability``, by bisection of :func:`t_two_sided_probability` to
-    machine precision (``t_quantile(0.975, 2)`` is 4.3027)."""
-    if not 0.5 < probability < 1:
-        raise ValueError(f'probability: expected a value in (0.5, 1), got {probability}')
-    target = 2 * probability - 1
-    low, high = 0.0, 1.0
-    while t_two_sided_probability(high, df) < target:
-        low, high = high, 2 * high
-    while high - low > 1e-13 * high:
-        middle = (low + high) / 2
-        low, high = (middle, high) if t_two_sided_probability(middle, df) < target else \
-            (low, middle)
-    return (low + high) / 2
+from scipy.stats import t as student_t
 
 
 class PairedInterval(NamedTuple):
@@ -79,7 +38,7 @@ def paired_interval(differences: Sequence[float], level: float = 0.95) -> Paired
     if n < 2:
         return PairedInterval(mean, float('nan'), n, float('nan'), float('nan'))
     sd = float(values.std(ddof=1))
-    half = t_quantile((1 + level) / 2, n - 1) * sd / math.sqrt(n)
+    half = float(student_t.ppf((1 + level) / 2, n - 1)) * sd / math.sqrt(n)
     return PairedInterval(mean, sd, n, mean - half, mean + half)
 
 
@@ -92,7 +51,7 @@ def seeds_for_half_width(sd: float, half_width: float, level: float = 0.95,
         raise ValueError(f'expected sd >= 0 and half_width > 0, got sd={sd}, '
                          f'half_width={half_width}')
     for n in range(2, max_seeds + 1):
-        if t_quantile((1 + level) / 2, n - 1) * sd / math.sqrt(n) <= half_width:
+        if float(student_t.ppf((1 + level) / 2, n - 1)) * sd / math.sqrt(n) <= half_width:
             return n
     raise ValueError(f'sd {sd}: more than {max_seeds} seeds for a half-width of {half_width}')
 
