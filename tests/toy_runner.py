@@ -40,7 +40,7 @@ class RandomStepModel(BaseModel):
 
 
 def toy_runner(work_dir: Path, train_cfg: Optional[dict] = None, custom_hooks: Sequence[Hook] = (),
-               **kwargs) -> Runner:
+               default_hooks: Optional[dict] = None, **kwargs) -> Runner:
     """A runner over :class:`RecordingDataset` (in order, one sample a batch, no workers: every
     read happens in this process) with a fixed seed; by default 4 iterations of an
     ``IterBasedTrainLoop`` with a checkpoint every 2. ``kwargs`` go to ``Runner``."""
@@ -51,6 +51,7 @@ def toy_runner(work_dir: Path, train_cfg: Optional[dict] = None, custom_hooks: S
                               collate_fn=dict(type='default_collate')),
         train_cfg=train_cfg or dict(by_epoch=False, max_iters=4),
         optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.1)),
-        default_hooks=dict(checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=2)),
+        default_hooks=default_hooks or dict(
+            checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=2)),
         custom_hooks=list(custom_hooks), randomness=dict(seed=0),
         experiment_name=f'toy_{uuid.uuid4().hex}', **kwargs)

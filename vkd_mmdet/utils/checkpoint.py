@@ -53,6 +53,9 @@ from mmengine.runner import checkpoint as mmengine_checkpoint
 from mmengine.runner.checkpoint import CheckpointLoader, load_state_dict
 from mmengine.utils import digit_version
 
+from ..compat.mmengine import mmengine_home
+from ..compat.torch import weights_only_allowed_globals
+
 #: Environment variable: comma-separated checkpoint paths / URLs the user vouches for.
 TRUSTED_ENV = 'VKD_TRUSTED_CHECKPOINTS'
 
@@ -140,12 +143,12 @@ def numpy_safe_globals() -> Tuple[Tuple[Any, str], ...]:
 def _restricted_pickle_module() -> types.ModuleType:
     """A ``pickle_module`` for ``torch.load`` that resolves only allow-listed globals (torch < 2.6).
 
-    The allow-list is torch's own weights-only list (``_get_allowed_globals``: tensors, storages,
-    ``OrderedDict``, dtypes, ...) plus :func:`numpy_safe_globals`. ``torch.load`` subclasses the
+    The allow-list is torch's own weights-only list (tensors, storages, ``OrderedDict``, dtypes,
+    ...; :func:`~vkd_mmdet.compat.torch.weights_only_allowed_globals`) plus
+    :func:`numpy_safe_globals`. ``torch.load`` subclasses the
     module's ``Unpickler`` and resolves storages itself before calling ``find_class``.
     """
-    from torch import _weights_only_unpickler  # private: no public list before torch 2.6
-    allowed = dict(_weights_only_unpickler._get_allowed_globals())
+    allowed = weights_only_allowed_globals()
     allowed.update((name, obj) for obj, name in numpy_safe_globals())
     # numpy's protocol-2 pickles spell raw bytes as ``_codecs.encode(text, 'latin1')`` (torch >=
     # 2.6 allows it by default too).
@@ -245,7 +248,7 @@ def load_from_openmmlab(filename: str, map_location: Any = None) -> Any:
     url = mmengine_checkpoint.get_external_models()[name]
     if url.startswith(('http://', 'https://')):
         return load_from_http(url, map_location=map_location)
-    return load_from_local(osp.join(mmengine_checkpoint._get_mmengine_home(), url), map_location)
+    return load_from_local(osp.join(mmengine_home(), url), map_location)
 
 
 def load_from_ceph(filename: str, map_location: Any = None, backend: str = 'petrel') -> Any:
