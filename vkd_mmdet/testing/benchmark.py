@@ -42,8 +42,8 @@ from torch import Tensor
 from ..models.projectors import OrthogonalProjector
 from ..models.utils import capture_outputs
 from ..utils.benchmark import PeakMemory, interleaved_measurements
-from ..utils.checkpoint import load_teacher_checkpoint
 from ..utils.model_cfg import build_model, resolve_model_cfg
+from ..utils.teacher_checkpoint import load_teacher_checkpoint
 from .tiny_detectors import save_random_checkpoint
 
 VARIANTS = ('student', 'teacher', 'teacher_fast', 'distill', 'losses')

@@ -9,8 +9,9 @@ from mmengine.model import BaseDataPreprocessor, BaseModel
 from mmengine.optim import OptimWrapper
 from torch import Tensor
 
-from ...utils.checkpoint import UnsafeCheckpointError, load_teacher_checkpoint
+from ...utils.checkpoint import UnsafeCheckpointError
 from ...utils.checkpoint_mismatch import refuse_mismatched_state_dict
+from ...utils.teacher_checkpoint import load_teacher_checkpoint
 from ..projectors import OrthogonalProjector
 from .frozen_teacher import check_teacher_precision, fold_batchnorms, run_frozen_teacher
 
