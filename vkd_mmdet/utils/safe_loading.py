@@ -21,7 +21,9 @@ changes, once per process, and logs once that they are active:
   model inside ``Runner.from_cfg``, before ``init_cfg`` weights, ``load_from`` or ``resume`` load
   anything, so mmdet's / mmpretrain's own ``tools/train.py`` and ``tools/test.py`` with
   ``custom_imports=dict(imports=['vkd_mmdet'])`` get it.
-* vkd_mmdet's tools (``tools/*.py``) at start, and :func:`vkd_mmdet.apis.export_student`.
+* vkd_mmdet's ``tools/train.py`` and ``tools/test.py`` at start (any config, a distiller's or
+  not), and :func:`vkd_mmdet.apis.export_student`; the other tools build a distiller or load a
+  teacher.
 * Anything else (a Runner without a distiller, a script of your own): call
   ``vkd_mmdet.install_safe_loading()`` yourself.
 
