@@ -1,3 +1,6 @@
+from .build_projector import LINEAR, ORTHOGONAL, build_projector
+from .linear_adapter import LinearAdapter
 from .orthogonal_projector import ORTHOGONAL_MAPS, OrthogonalProjector
 
-__all__ = ['ORTHOGONAL_MAPS', 'OrthogonalProjector']
+__all__ = ['LINEAR', 'ORTHOGONAL', 'ORTHOGONAL_MAPS', 'LinearAdapter', 'OrthogonalProjector',
+           'build_projector']
