@@ -8,8 +8,9 @@ import torch.nn as nn
 from mmengine.model import BaseDataPreprocessor, BaseModel
 from torch import Tensor
 
-from ...utils.checkpoint import UnsafeCheckpointError, load_teacher_checkpoint
+from ...utils.checkpoint import UnsafeCheckpointError
 from ...utils.checkpoint_mismatch import refuse_mismatched_state_dict
+from ...utils.teacher_checkpoint import load_teacher_checkpoint
 from .frozen_teacher import check_teacher_precision, fold_batchnorms, run_frozen_teacher
 from .projector_decay_guard import guard_projector_decay
 
