@@ -121,12 +121,13 @@ class BaseDistiller(BaseModel):
     def _apply(self, fn, *args, **kwargs):
         super()._apply(fn, *args, **kwargs)
         self.teacher._apply(fn, *args, **kwargs)
-        # BaseModel.to() tells data preprocessors their device through `_modules` only.
+        # BaseModel.to() tells data preprocessors their device through `_modules` only: the
+        # teacher's, outside them, learns it from its own public to().
         parameter = next(self.teacher.parameters(), None)
         if parameter is not None:
             for module in self.teacher.modules():
                 if isinstance(module, BaseDataPreprocessor):
-                    module._device = parameter.device
+                    module.to(parameter.device)
         return self
 
 
