@@ -27,6 +27,7 @@ from vkd_mmdet.utils import (
     enable_auto_scale_lr,
     enable_preemption,
     enable_startup_report,
+    install_safe_loading,
     parse_common_args,
     set_work_dir,
     setup_launcher,
@@ -54,6 +55,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 
 def main(argv: Optional[Sequence[str]] = None) -> Runner:
     args = parse_args(argv)
+    install_safe_loading()  # vkd_mmdet's checkpoint loaders, before anything loads
     cfg = Config.fromfile(args.config)
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)

@@ -11,7 +11,7 @@ from mmengine.dist import all_reduce, barrier, get_dist_info
 from mmengine.hooks import Hook
 from mmengine.registry import HOOKS
 
-from ..runner_internals import is_resuming, resume_mid_epoch
+from ...compat.mmengine import is_resuming, resume_mid_epoch
 from .rng_state_hook import RNGStateHook
 
 #: The exit status of a preempted run that saved its checkpoint: ``EX_TEMPFAIL`` of
@@ -46,7 +46,7 @@ class PreemptionHook(Hook):
     seed, ends with the uninterrupted run's weights (tested with SIGTERM on 2 ranks). mmengine's
     ``EpochBasedTrainLoop`` would restart a mid-epoch checkpoint's epoch from its first batch;
     this hook, resuming, makes it draw and drop the batches already trained instead
-    (:func:`~vkd_mmdet.engine.runner_internals.resume_mid_epoch`, for any mid-epoch checkpoint),
+    (:func:`~vkd_mmdet.compat.mmengine.resume_mid_epoch`, for any mid-epoch checkpoint),
     so it ends with the uninterrupted run's weights too (tested).
 
     ``tools/train.py`` adds this hook to every run unless the config lists it (then the config's

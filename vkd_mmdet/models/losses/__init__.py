@@ -1,5 +1,6 @@
 from .cwd_loss import CWDLoss
 from .diffkd_loss import DiffKDLoss
+from .distill_loss import DistillLoss
 from .fitnet_loss import FitNetLoss
 from .logit_kd_loss import LogitKDLoss
 from .nd_loss import NDLoss
@@ -8,5 +9,5 @@ from .rtk_loss import RTKLoss
 from .srd_loss import SRDLoss
 from .vkd_loss import VkDLoss
 
-__all__ = ['CWDLoss', 'DiffKDLoss', 'FitNetLoss', 'LogitKDLoss', 'NDLoss', 'PKDLoss', 'RTKLoss',
-           'SRDLoss', 'VkDLoss']
+__all__ = ['CWDLoss', 'DiffKDLoss', 'DistillLoss', 'FitNetLoss', 'LogitKDLoss', 'NDLoss',
+           'PKDLoss', 'RTKLoss', 'SRDLoss', 'VkDLoss']

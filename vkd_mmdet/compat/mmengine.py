@@ -1,23 +1,21 @@
-"""The undocumented mmengine runner and loop state vkd_mmdet relies on, each read or replaced in
-one function here: should mmengine drop or rename it, that function fails with the attribute's
-name instead of the hooks silently misbehaving.
+"""mmengine compatibility: the undocumented Runner, loop, hook and checkpoint state vkd_mmdet relies
+on, each read or replaced in one function here. Should mmengine drop or rename it, that function
+raises an :class:`~.upstream_api.UpstreamAPIError` naming the attribute instead of a hook silently
+misbehaving.
 
-Checked against mmengine 0.10.7 (what both pinned stacks install, ``requirements/pinned*.txt``);
-``tests/test_engine/test_runner_internals.py`` checks each against the installed mmengine.
+Checked with mmengine 0.10.7 (what both pinned stacks install, ``requirements/pinned*.txt``);
+``tests/test_compat/test_mmengine.py`` checks each against the installed mmengine.
 """
-from typing import Callable, Iterator, List
+from typing import Callable, Iterator, List, Optional
 
-import mmengine
+from mmengine.hooks import CheckpointHook
 from mmengine.runner import EpochBasedTrainLoop, IterBasedTrainLoop
+from mmengine.runner import checkpoint as mmengine_checkpoint
 
-#: The mmengine version the attributes below were checked against.
-CHECKED_VERSION = '0.10.7'
+from .upstream_api import upstream_attribute
 
-
-def _missing(attribute: str, needed_for: str) -> RuntimeError:
-    return RuntimeError(
-        f'{attribute} is missing in mmengine {mmengine.__version__} (vkd_mmdet relies on it '
-        f'for {needed_for}; checked against mmengine {CHECKED_VERSION})')
+#: The mmengine versions the attributes below were checked with.
+CHECKED = '0.10.7'
 
 
 def is_resuming(runner) -> bool:
@@ -29,12 +27,10 @@ def is_resuming(runner) -> bool:
     (``FlexibleRunner._resume`` may hold the checkpoint path instead of True).
 
     Raises:
-        RuntimeError: ``runner`` has no ``_resume``.
+        UpstreamAPIError: ``runner`` has no ``_resume``.
     """
-    try:
-        return bool(runner._resume)
-    except AttributeError:
-        raise _missing('Runner._resume', 'telling --resume from load_from') from None
+    return bool(upstream_attribute(runner, '_resume', 'mmengine', CHECKED,
+                                   needed_for='telling --resume from load_from'))
 
 
 def after_replayed_batches(loop, callback: Callable[[], None]) -> bool:
@@ -58,19 +54,18 @@ def after_replayed_batches(loop, callback: Callable[[], None]) -> bool:
         ``EpochBasedTrainLoop`` resumed at the start of an epoch, or iteration 0.
 
     Raises:
-        RuntimeError: an ``IterBasedTrainLoop`` without ``dataloader_iterator``.
+        UpstreamAPIError: an ``IterBasedTrainLoop`` without ``dataloader_iterator``.
     """
     if isinstance(getattr(loop, 'dataloader', None), _SkipFirstBatches):
         loop.dataloader.callbacks.append(callback)
         return True
     if not isinstance(loop, IterBasedTrainLoop):
         return False
-    if not hasattr(loop, 'dataloader_iterator'):
-        raise _missing('IterBasedTrainLoop.dataloader_iterator',
-                       'acting after the batches a resumed run replays')
+    iterator = upstream_attribute(loop, 'dataloader_iterator', 'mmengine', CHECKED,
+                                  needed_for='acting after the batches a resumed run replays')
     if loop.iter == 0:
         return False
-    loop.dataloader_iterator = _CallAfterReplay(loop, loop.iter, callback)
+    loop.dataloader_iterator = _CallAfterReplay(loop, iterator, loop.iter, callback)
     return True
 
 
@@ -78,10 +73,10 @@ class _CallAfterReplay:
     """Stands in for ``loop.dataloader_iterator`` for ``replayed`` batches, then calls
     ``callback`` and steps aside."""
 
-    def __init__(self, loop: IterBasedTrainLoop, replayed: int,
+    def __init__(self, loop: IterBasedTrainLoop, iterator: Iterator, replayed: int,
                  callback: Callable[[], None]) -> None:
         self._loop = loop
-        self._iterator = loop.dataloader_iterator
+        self._iterator = iterator
         self._left = replayed
         self._callback = callback
 
@@ -114,19 +109,18 @@ def resume_mid_epoch(loop) -> int:
         epoch's end (``CheckpointHook(by_epoch=True)``).
 
     Raises:
-        RuntimeError: an ``EpochBasedTrainLoop`` without ``dataloader`` / ``_epoch`` / ``_iter``.
+        UpstreamAPIError: an ``EpochBasedTrainLoop`` without ``dataloader``.
     """
     if not isinstance(loop, EpochBasedTrainLoop):
         return 0
-    for attribute in ('dataloader', 'epoch', 'iter'):
-        if not hasattr(loop, attribute):
-            raise _missing(f'EpochBasedTrainLoop.{attribute}', 'resuming mid-epoch')
-    done = loop.iter - loop.epoch * len(loop.dataloader)
+    dataloader = upstream_attribute(loop, 'dataloader', 'mmengine', CHECKED,
+                                    needed_for='resuming mid-epoch')
+    done = loop.iter - loop.epoch * len(dataloader)
     # done == len: saved after the epoch's last batch but before its after_train_epoch (an
     # iteration-based save): the epoch ends at once, its end-of-epoch hooks (schedulers) run.
-    if not 0 < done <= len(loop.dataloader):
+    if not 0 < done <= len(dataloader):
         return 0
-    loop.dataloader = _SkipFirstBatches(loop, done)
+    loop.dataloader = _SkipFirstBatches(loop, dataloader, done)
     return done
 
 
@@ -134,9 +128,9 @@ class _SkipFirstBatches:
     """Stands in for ``loop.dataloader`` for one epoch: its iterator first draws and drops
     ``skipped`` batches, calls ``callbacks``, puts the data loader back, then yields the rest."""
 
-    def __init__(self, loop: EpochBasedTrainLoop, skipped: int) -> None:
+    def __init__(self, loop: EpochBasedTrainLoop, dataloader, skipped: int) -> None:
         self._loop = loop
-        self._dataloader = loop.dataloader
+        self._dataloader = dataloader
         self.skipped = skipped
         self.callbacks: List[Callable[[], None]] = []
 
@@ -157,3 +151,55 @@ class _SkipFirstBatches:
             callback()
         self._loop.dataloader = self._dataloader
         return iterator
+
+
+def mmengine_home() -> str:
+    """mmengine's cache folder (``$MMENGINE_HOME``, else ``$XDG_CACHE_HOME/mmengine``, else
+    ``~/.cache/mmengine``), created if missing: where an ``open-mmlab://`` name that maps to a
+    relative path is read from.
+
+    Relies on ``mmengine.runner.checkpoint._get_mmengine_home()`` (private; mmengine has no public
+    accessor): the same folder mmengine's own ``open-mmlab://`` loader reads.
+    """
+    return upstream_attribute(mmengine_checkpoint, '_get_mmengine_home', 'mmengine', CHECKED, (),
+                              needed_for='the open-mmlab:// scheme')()
+
+
+def _checkpoint_hook_setting(hook: CheckpointHook, name: str) -> object:
+    return upstream_attribute(hook, name, 'mmengine', CHECKED,
+                              needed_for="knowing when and where CheckpointHook saves")
+
+
+def checkpoint_hook_saves_now(hook: CheckpointHook, runner, by_epoch: bool) -> bool:
+    """Whether ``hook`` saves a periodic or last checkpoint at the end of the current training
+    iteration (``by_epoch=False``) or epoch (``by_epoch=True``): its own rule, read from the
+    constructor arguments it keeps (``by_epoch``, ``interval``, ``save_begin``, ``save_last``;
+    mmengine 0.10.7 documents the arguments, not the attributes).
+
+    Args:
+        hook (CheckpointHook): one of ``runner.hooks``.
+        runner: the runner.
+        by_epoch (bool): the end of an epoch rather than of an iteration.
+    """
+    if _checkpoint_hook_setting(hook, 'by_epoch') != by_epoch:
+        return False
+    interval = _checkpoint_hook_setting(hook, 'interval')
+    save_begin = _checkpoint_hook_setting(hook, 'save_begin')
+    save_last = _checkpoint_hook_setting(hook, 'save_last')
+    if by_epoch:
+        return bool(hook.every_n_epochs(runner, interval, save_begin)
+                    or (save_last and hook.is_last_train_epoch(runner)))
+    return bool(hook.every_n_train_iters(runner, interval, save_begin)
+                or (save_last and hook.is_last_train_iter(runner)))
+
+
+def checkpoint_hook_files(hook: CheckpointHook) -> List[Optional[str]]:
+    """The last checkpoint ``hook`` wrote in this run and, with ``save_best``, the best one(s)
+    (None where it wrote none): ``last_ckpt``, ``best_ckpt_path`` (one metric) and
+    ``best_ckpt_path_dict`` (several), the attributes its own ``after_train`` publishes."""
+    files = [_checkpoint_hook_setting(hook, 'last_ckpt')]
+    if _checkpoint_hook_setting(hook, 'save_best') is not None:
+        # one of the two, depending on the number of metrics
+        files.append(getattr(hook, 'best_ckpt_path', None))
+        files.extend((getattr(hook, 'best_ckpt_path_dict', None) or {}).values())
+    return files
