@@ -217,3 +217,9 @@ def _install_step_pre_hook() -> None:
     global _HOOK_HANDLE
     if _HOOK_HANDLE is None:
         _HOOK_HANDLE = register_optimizer_step_pre_hook(_step_pre_hook)
+
+
+# At import, before any distiller is built: torch runs the global step pre-hooks in registration
+# order, and a hook that removes itself while they run (the projector decay guard's does) breaks
+# the iteration for every hook registered after it.
+_install_step_pre_hook()
