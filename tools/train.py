@@ -17,6 +17,7 @@ writes ``<work_dir>/startup_report.json`` and logs its summary (``StartupReportH
 import argparse
 from typing import Optional, Sequence
 
+import torch.distributed as torch_dist
 from mmengine.config import Config
 from mmengine.registry import RUNNERS, init_default_scope
 from mmengine.runner import Runner
@@ -76,4 +77,10 @@ def main(argv: Optional[Sequence[str]] = None) -> Runner:
 
 
 if __name__ == '__main__':
-    main()
+    try:
+        main()  # SystemExit(75) after a preemption's checkpoint
+    finally:
+        # Leave the process group before the interpreter shuts down: gloo's threads, still
+        # running then, sometimes abort a rank ('terminate called without an active exception').
+        if torch_dist.is_available() and torch_dist.is_initialized():
+            torch_dist.destroy_process_group()

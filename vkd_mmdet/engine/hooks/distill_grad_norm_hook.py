@@ -156,8 +156,8 @@ def measure_loss_parts(model: BaseDistiller, data_batch, optim_wrapper,
         elif distill:
             norms['distill'] = _norm(torch.autograd.grad(
                 sum(parts[key] for key in distill), params, allow_unused=True))
-        return dict(values={key: float(v) for key, v in values.items()},
-                    parts={key: float(v) for key, v in parts.items()}, grad_norms=norms)
+        return dict(values={key: float(v.detach()) for key, v in values.items()},
+                    parts={key: float(v.detach()) for key, v in parts.items()}, grad_norms=norms)
     finally:
         with torch.no_grad():
             for name, buffer in model.named_buffers():
