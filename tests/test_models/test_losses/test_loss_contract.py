@@ -15,6 +15,7 @@ from vkd_mmdet.models.losses import (
 )
 
 SIZES = [(6, 6), (3, 3)]
+LINEAR = dict(type='LinearAdapter')
 
 
 def _fpn(c_s=4, c_t=8, size=(6, 6)):
@@ -38,8 +39,10 @@ CASES = {
     'VkDLoss': (lambda w, _: VkDLoss(4, 8, loss_weight=w), _fpn, lambda: _fpn(c_t=6)[:2]),
     'FitNetLoss': (lambda w, _: FitNetLoss(4, 8, loss_weight=w), _fpn,
                    lambda: _fpn(c_t=6)[:2]),
-    'CWDLoss': (lambda w, _: CWDLoss(4, 8, loss_weight=w), _fpn, lambda: _fpn(c_t=6)[:2]),
-    'PKDLoss': (lambda w, _: PKDLoss(4, 8, loss_weight=w), _fpn, lambda: _fpn(c_t=6)[:2]),
+    'CWDLoss': (lambda w, _: CWDLoss(4, 8, loss_weight=w, projector=LINEAR), _fpn,
+                lambda: _fpn(c_t=6)[:2]),
+    'PKDLoss': (lambda w, _: PKDLoss(4, 8, loss_weight=w, projector=LINEAR), _fpn,
+                lambda: _fpn(c_t=6)[:2]),
     'SRDLoss': (lambda w, _: SRDLoss(4, 8, loss_weight=w), _fpn, lambda: _fpn(c_t=6)[:2]),
     'DiffKDLoss': (lambda w, _: DiffKDLoss(4, 8, loss_weight=w), _fpn,
                    lambda: _fpn(size=(6, 6))[:1] + (torch.randn(2, 8, 5, 5),)),
