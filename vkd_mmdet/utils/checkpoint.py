@@ -303,9 +303,9 @@ def install_safe_checkpoint_loading() -> None:
     Runner.load_checkpoint = _trust_local_files(Runner.load_checkpoint)
 
 
-def load_teacher_checkpoint(teacher: nn.Module, filename: str, strict: bool,
-                            trusted: bool) -> None:
-    """Load ``filename`` (path or URL) into ``teacher`` with the safe loader unless ``trusted``.
+def read_teacher_state_dict(filename: str, trusted: bool) -> Dict[str, torch.Tensor]:
+    """The state dict of the teacher checkpoint ``filename`` (path or URL), read with the safe
+    loader unless ``trusted``.
 
     Accepts a bare state dict or a checkpoint with ``state_dict`` (mmengine) or ``model`` (DeiT's
     releases); a DDP ``module.`` prefix is stripped. Errors name ``teacher_ckpt`` and what to do.
@@ -328,8 +328,15 @@ def load_teacher_checkpoint(teacher: nn.Module, filename: str, strict: bool,
     # mmengine / mmdet checkpoints keep weights under 'state_dict', DeiT's releases under 'model'.
     state_dict = next((checkpoint[key] for key in ('state_dict', 'model')
                        if isinstance(checkpoint.get(key), dict)), checkpoint)
-    state_dict = {key[len('module.'):] if key.startswith('module.') else key: value
-                  for key, value in state_dict.items()}
+    return {key[len('module.'):] if key.startswith('module.') else key: value
+            for key, value in state_dict.items()}
+
+
+def load_teacher_checkpoint(teacher: nn.Module, filename: str, strict: bool,
+                            trusted: bool) -> None:
+    """Load ``filename`` (path or URL) into ``teacher`` with the safe loader unless ``trusted``
+    (see :func:`read_teacher_state_dict`)."""
+    state_dict = read_teacher_state_dict(filename, trusted)
     try:
         load_state_dict(teacher, state_dict, strict=strict)
     except RuntimeError as error:
