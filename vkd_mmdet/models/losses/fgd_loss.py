@@ -116,7 +116,7 @@ class FGDLoss(DistillLoss):
         valid = torch.ones_like(student[:, :1], dtype=torch.bool) if mask is None else mask
         foreground = gt_cell_weights(gt_bboxes, (height, width), stride,
                                      student.dtype).to(student.device) * valid
-        background = valid & (foreground == 0)
+        background = (valid & (foreground == 0)).to(student.dtype)
         background = background / background.sum((2, 3), keepdim=True).clamp(min=1)
 
         spatial_t, channel_t = self.attention(teacher, mask)

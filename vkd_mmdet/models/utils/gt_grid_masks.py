@@ -36,8 +36,8 @@ def gt_cell_weights(gt_bboxes: Sequence[Tensor], feature_size: Tuple[int, int], 
         rows = _covered(boxes[:, 1], boxes[:, 3], stride, height)
         cols = _covered(boxes[:, 0], boxes[:, 2], stride, width)
         inside = rows[:, :, None] & cols[:, None, :]  # (n, H, W)
-        cells = inside.flatten(1).sum(1).clamp(min=1)
-        weight = torch.where(inside, 1.0 / cells[:, None, None], torch.zeros(()).to(boxes))
+        cells = inside.flatten(1).sum(1).clamp(min=1).to(dtype)
+        weight = torch.where(inside, 1.0 / cells[:, None, None], boxes.new_zeros(()))
         weights.append(weight.amax(0) if len(boxes) else boxes.new_zeros(height, width))
     return torch.stack(weights)[:, None]
 
