@@ -25,7 +25,10 @@ def check_inherit(inherit: Union[str, Sequence[str], None], student: nn.Module,
         TypeError / ValueError: naming ``inherit``: not names, a name given twice, or a name that
             is not a submodule with weights of both detectors.
     """
-    names = (inherit, ) if isinstance(inherit, str) else tuple(inherit or ())
+    if inherit is None or isinstance(inherit, str):
+        names = () if inherit is None else (inherit, )
+    else:
+        names = tuple(inherit) if isinstance(inherit, (list, tuple)) else (None, )
     if not all(isinstance(name, str) and name for name in names):
         raise TypeError(f'inherit={inherit!r}: expected module names of the detector, e.g. '
                         "inherit=('neck', 'bbox_head')")
