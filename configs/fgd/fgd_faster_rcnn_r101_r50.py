@@ -27,7 +27,10 @@ model = dict(
                  beta_fgd=2.5e-5, gamma_fgd=5e-5, lambda_fgd=5e-7, temperature=0.5,
                  strides=[4, 8, 16, 32])))
 
-# Gradient norm clipped at 35, as in the authors' configs.
-optim_wrapper = dict(clip_grad=dict(max_norm=35, norm_type=2))
+# Gradient norm clipped at 35, as in the authors' configs. An orthogonal projector (a
+# projector=dict(type='OrthogonalProjector') swap) would take no weight decay.
+optim_wrapper = dict(
+    clip_grad=dict(max_norm=35, norm_type=2),
+    paramwise_cfg=dict(custom_keys={'projector.raw_weight': dict(decay_mult=0.0)}))
 # A fixed seed (with RNGStateHook) makes `--resume` bit-exact.
 randomness = dict(seed=0)

@@ -24,7 +24,10 @@ model = dict(
         mgd=dict(type='MGDLoss', in_channels=256, out_channels=256, alpha_mgd=2e-5,
                  lambda_mgd=0.65)))
 
-# Gradient norm clipped at 35, as in the authors' configs.
-optim_wrapper = dict(clip_grad=dict(max_norm=35, norm_type=2))
+# Gradient norm clipped at 35, as in the authors' configs. An orthogonal projector (a
+# projector=dict(type='OrthogonalProjector') swap) would take no weight decay.
+optim_wrapper = dict(
+    clip_grad=dict(max_norm=35, norm_type=2),
+    paramwise_cfg=dict(custom_keys={'projector.raw_weight': dict(decay_mult=0.0)}))
 # A fixed seed (with RNGStateHook) makes `--resume` bit-exact.
 randomness = dict(seed=0)
