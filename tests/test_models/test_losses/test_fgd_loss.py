@@ -236,4 +236,6 @@ def test_boxes_of_another_batch_raise():
     loss = FGDLoss(3, 3)
     with pytest.raises(ValueError, match='gt_bboxes holds 1 images, the features 2'):
         loss(torch.randn(2, 3, 4, 4), torch.randn(2, 3, 4, 4), None, STRIDE, BOXES[:1])
+    with pytest.raises(ValueError, match='needs the level.s `stride` and the `gt_bboxes`'):
+        loss(torch.randn(2, 3, 4, 4), torch.randn(2, 3, 4, 4))
 

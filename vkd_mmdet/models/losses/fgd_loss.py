@@ -105,10 +105,14 @@ class FGDLoss(DistillLoss):
         self.ignore_padding = ignore_padding
 
     def forward(self, student: Tensor, teacher: Tensor, valid_mask: Optional[Tensor] = None,
-                stride: int = 1, gt_bboxes: Sequence[Tensor] = ()) -> Dict[str, Tensor]:
+                stride: Optional[int] = None,
+                gt_bboxes: Optional[Sequence[Tensor]] = None) -> Dict[str, Tensor]:
         student = self.projector(student)
         check_same_shape('FGDLoss', student, teacher)
         num, _, height, width = student.shape
+        if stride is None or gt_bboxes is None:
+            raise ValueError('FGDLoss: needs the level\'s `stride` and the `gt_bboxes` of the '
+                             'batch (DetectionDistiller gives both)')
         if len(gt_bboxes) != num:
             raise ValueError(f'FGDLoss: gt_bboxes holds {len(gt_bboxes)} images, the features '
                              f'{num}')
