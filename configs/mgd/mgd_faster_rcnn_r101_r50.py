@@ -6,29 +6,12 @@
 # - distillation: the paper's two-stage setting (alpha 5e-7, a cell dropped with probability 0.45)
 #   on the four levels the authors distil (strides 4-32, not the max-pooled P6); neck, RPN head and
 #   RoI head start from the teacher's (inherit: ours, possible with this same-architecture teacher).
-_base_ = ['mmdet::faster_rcnn/faster-rcnn_r50_fpn_2x_coco.py']
-custom_imports = dict(imports=['vkd_mmdet'], allow_failed_imports=False)
-# Training ends by exporting the student as a plain mmdet model to <work_dir>/student;
-# checkpoints keep the RNG states, so --resume continues the random streams.
-custom_hooks = [dict(type='ExportStudentHook'), dict(type='RNGStateHook'),
-                dict(type='ProjectorDecayCheckHook')]
-
-teacher_ckpt = 'https://download.openmmlab.com/mmdetection/v2.0/faster_rcnn/faster_rcnn_r101_fpn_2x_coco/faster_rcnn_r101_fpn_2x_coco_bbox_mAP-0.398_20200504_210455-1d2dac9c.pth'
+# Teacher, student, hooks and optimizer: the pair's base (configs/_base_/distillers/).
+_base_ = ['../_base_/distillers/faster_rcnn_r101_r50.py']
 model = dict(
-    _delete_=True,
-    type='DetectionDistiller',
-    student=dict(cfg_path='mmdet::faster_rcnn/faster-rcnn_r50_fpn_2x_coco.py'),
-    teacher=dict(cfg_path='mmdet::faster_rcnn/faster-rcnn_r101_fpn_2x_coco.py'),
-    teacher_ckpt=teacher_ckpt,
     inherit=('neck', 'rpn_head', 'roi_head'),
     distill_losses=dict(
         mgd=dict(type='MGDLoss', in_channels=256, out_channels=256, alpha_mgd=5e-7,
                  lambda_mgd=0.45, strides=[4, 8, 16, 32])))
-
-# Gradient norm clipped at 35, as in the authors' configs. An orthogonal projector (a
-# projector=dict(type='OrthogonalProjector') swap) would take no weight decay.
-optim_wrapper = dict(
-    clip_grad=dict(max_norm=35, norm_type=2),
-    paramwise_cfg=dict(custom_keys={'projector.raw_weight': dict(decay_mult=0.0)}))
-# A fixed seed (with RNGStateHook) makes `--resume` bit-exact.
-randomness = dict(seed=0)
+# Gradient norm clipped at 35, as in the authors' configs.
+optim_wrapper = dict(clip_grad=dict(max_norm=35, norm_type=2))
