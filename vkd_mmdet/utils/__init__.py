@@ -20,7 +20,7 @@ from .config_edits import (
     setup_launcher,
     setup_resume,
 )
-from .configs_dir import configs_dir
+from .configs_dir import configs_dir, tools_dir
 from .model_cfg import build_model, load_model_cfg, resolve_model_cfg
 from .resumable_checkpoint import find_resumable_checkpoint, is_complete_checkpoint
 from .rng_states import get_rng_states, set_rng_states
@@ -31,5 +31,5 @@ __all__ = [
     'build_model', 'load_model_cfg', 'resolve_model_cfg',
     'add_common_args', 'configs_dir', 'enable_amp', 'enable_auto_scale_lr', 'enable_visualization',
     'find_resumable_checkpoint', 'is_complete_checkpoint', 'parse_common_args', 'set_work_dir',
-    'setup_launcher', 'setup_resume', 'get_rng_states', 'set_rng_states'
+    'setup_launcher', 'setup_resume', 'get_rng_states', 'set_rng_states', 'tools_dir'
 ]

@@ -109,12 +109,15 @@ def test_student_gradient_flows_through_the_projection():
     assert torch.isfinite(student.grad).all()
 
 
-def test_linear_ablation_uses_a_free_bias_free_1x1_adapter():
+LINEAR = dict(type='LinearAdapter', bias=False)
+
+
+def test_linear_ablation_uses_a_free_bias_free_map():
     student, teacher, mask = _features()
-    loss_fn = VkDLoss(4, 6, loss_weight=1.5, orthogonal=False)
-    assert not hasattr(loss_fn, 'projector')  # 'projector' names orthogonal maps alone
-    weight = loss_fn.adapter.weight.detach()[:, :, 0, 0]
-    assert loss_fn.adapter.bias is None
+    loss_fn = VkDLoss(4, 6, loss_weight=1.5, projector=LINEAR)
+    assert type(loss_fn.projector).__name__ == 'LinearAdapter'
+    weight = loss_fn.projector.weight.detach()
+    assert loss_fn.projector.bias is None
     # a free map: its columns are not orthonormal at init, unlike the paper's projector
     assert not torch.allclose(weight.T @ weight, torch.eye(4), atol=1e-2)
     torch.testing.assert_close(loss_fn(student, teacher, mask),
@@ -124,9 +127,9 @@ def test_linear_ablation_uses_a_free_bias_free_1x1_adapter():
 @pytest.mark.parametrize('orthogonal', [True, False])
 def test_without_normalisation_compares_raw_features_over_real_pixels(orthogonal):
     student, teacher, mask = _features()
-    loss_fn = VkDLoss(4, 6, orthogonal=orthogonal, normalize=False)
-    weight = (loss_fn.projector.weight if orthogonal
-              else loss_fn.adapter.weight[:, :, 0, 0]).detach()
+    loss_fn = VkDLoss(4, 6, normalize=False,
+                      **({} if orthogonal else dict(projector=LINEAR)))
+    weight = loss_fn.projector.weight.detach()
     projected = torch.einsum('oc,nchw->nohw', weight, student)
     diff = (projected - teacher).abs()[mask.expand_as(teacher)]
     expected = torch.where(diff < 1.0, 0.5 * diff**2, diff - 0.5).mean()
