@@ -48,8 +48,8 @@ from torch import Tensor
 from ..models.projectors import OrthogonalProjector
 from ..models.utils import capture_outputs
 from ..utils.benchmark import PeakMemory, Ratio, StopRule, interleaved_measurements, round_ratios
-from ..utils.checkpoint import load_teacher_checkpoint
 from ..utils.model_cfg import build_model, resolve_model_cfg
+from ..utils.teacher_checkpoint import load_teacher_checkpoint
 from .step_breakdown import step_breakdown
 from .tiny_detectors import save_random_checkpoint
 

@@ -5,7 +5,7 @@ import torch
 import torch.nn as nn
 from mmengine.logging import print_log
 
-from ...utils.checkpoint import read_teacher_state_dict
+from ...utils.teacher_checkpoint import read_teacher_state_dict
 
 #: How many mismatching keys an error lists.
 LISTED_KEYS = 5

@@ -41,9 +41,9 @@ class OrthogonalProjector(BaseModule):
     Every map gives an orthonormal ``W`` for *any* value of ``X``. PyTorch's Householder map
     multiplies by ``int(diag(X))``, which weight decay rounds to zero after one step (the pitfall in
     METHODS.md); that factor is left out here. Decay still pulls ``X`` towards zero, i.e. ``W``
-    towards its initial value, so configs keep ``raw_weight`` out of weight decay too, with
-    ``custom_keys={'projector.raw_weight': dict(decay_mult=0.)}``: no other module of mmdet,
-    mmpretrain or timm has a parameter of that name, so free adapters keep their decay.
+    towards its initial value, so it takes no weight decay: ``DistillOptimWrapperConstructor``
+    exempts every projector's parameters (found by type), and the distillers refuse an optimizer
+    that decays them at its first step.
 
     Args:
         in_channels (int): ``C_s``, the student's channels.
