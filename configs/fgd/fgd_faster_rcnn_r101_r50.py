@@ -8,7 +8,7 @@
 #   temperature 0.5) on the four levels the authors distil (their fpn_convs 0-3: strides 4-32,
 #   not the max-pooled P6); neck, RPN head and RoI head start from the teacher's (inherit).
 # Teacher, student, hooks and optimizer: the pair's base (configs/_base_/distillers/).
-_base_ = ['../_base_/distillers/faster_rcnn_r101_r50.py']
+_base_ = ['../_base_/distillers/faster_rcnn_r101_r50_pair.py']
 model = dict(
     inherit=('neck', 'rpn_head', 'roi_head'),
     distill_losses=dict(

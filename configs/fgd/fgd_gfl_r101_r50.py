@@ -5,7 +5,7 @@
 # - distillation: the one-stage weights of the authors' GFL config (alpha 1e-3, beta 5e-4,
 #   gamma 5e-4, lambda 5e-6, temperature 0.5); neck and head start from the teacher's (inherit).
 # Teacher, student, hooks and optimizer: the pair's base (configs/_base_/distillers/).
-_base_ = ['../_base_/distillers/gfl_r101_r50.py']
+_base_ = ['../_base_/distillers/gfl_r101_r50_pair.py']
 model = dict(
     inherit=('neck', 'bbox_head'),
     distill_losses=dict(

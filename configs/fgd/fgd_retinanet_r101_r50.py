@@ -6,7 +6,7 @@
 #   temperature 0.5); the student's neck and head start from the teacher's (inherit), as in the
 #   authors' RetinaNet config.
 # Teacher, student, hooks and optimizer: the pair's base (configs/_base_/distillers/).
-_base_ = ['../_base_/distillers/retinanet_r101_r50.py']
+_base_ = ['../_base_/distillers/retinanet_r101_r50_pair.py']
 model = dict(
     inherit=('neck', 'bbox_head'),
     distill_losses=dict(

@@ -7,7 +7,7 @@
 #   on the four levels the authors distil (strides 4-32, not the max-pooled P6); neck, RPN head and
 #   RoI head start from the teacher's (inherit: ours, possible with this same-architecture teacher).
 # Teacher, student, hooks and optimizer: the pair's base (configs/_base_/distillers/).
-_base_ = ['../_base_/distillers/faster_rcnn_r101_r50.py']
+_base_ = ['../_base_/distillers/faster_rcnn_r101_r50_pair.py']
 model = dict(
     inherit=('neck', 'rpn_head', 'roi_head'),
     distill_losses=dict(
