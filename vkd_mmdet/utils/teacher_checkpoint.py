@@ -6,24 +6,20 @@ from typing import Any, Dict
 import torch
 import torch.nn as nn
 from mmengine.runner.checkpoint import CheckpointLoader, load_state_dict
+from torch import Tensor
 
 from .checkpoint import UnsafeCheckpointError, trusted_checkpoints
 from .safe_loading import install_safe_loading
 
 
-def load_teacher_checkpoint(teacher: nn.Module, filename: str, strict: bool,
-                            trusted: bool) -> Dict[str, Any]:
-    """Load ``filename`` (path or URL) into ``teacher`` with the safe loader unless ``trusted``.
+def read_teacher_state_dict(filename: str, trusted: bool) -> Dict[str, Tensor]:
+    """The state dict of the teacher checkpoint ``filename`` (path or URL), read with the safe
+    loader unless ``trusted``.
 
     Accepts a bare state dict or a checkpoint with ``state_dict`` (mmengine) or ``model`` (DeiT's
     releases); a DDP ``module.`` prefix is stripped. Errors name ``teacher_ckpt`` and what to do.
-    A checkpoint holding NaN / Inf values is refused before loading (a teacher with them sends
-    NaN gradients into the student from the first step).
-
-    Returns:
-        dict: what was loaded, for the start-up report: ``file``, ``loaded`` (the number of the
-        teacher's keys the file gave), ``missing`` and ``unexpected`` (key lists; empty unless
-        ``strict`` is False).
+    A checkpoint holding NaN / Inf values is refused (a teacher with them sends NaN gradients into
+    the student from the first step).
 
     Note:
         Installs the safe loading first (:func:`~.safe_loading.install_safe_loading`): building a
@@ -51,6 +47,20 @@ def load_teacher_checkpoint(teacher: nn.Module, filename: str, strict: bool,
     state_dict = {key[len('module.'):] if key.startswith('module.') else key: value
                   for key, value in state_dict.items()}
     check_finite_state_dict(state_dict, f'teacher_ckpt {filename!r}')
+    return state_dict
+
+
+def load_teacher_checkpoint(teacher: nn.Module, filename: str, strict: bool,
+                            trusted: bool) -> Dict[str, Any]:
+    """Load ``filename`` (path or URL) into ``teacher`` with the safe loader unless ``trusted``
+    (see :func:`read_teacher_state_dict`).
+
+    Returns:
+        dict: what was loaded, for the start-up report: ``file``, ``loaded`` (the number of the
+        teacher's keys the file gave), ``missing`` and ``unexpected`` (key lists; empty unless
+        ``strict`` is False).
+    """
+    state_dict = read_teacher_state_dict(filename, trusted)
     expected = set(teacher.state_dict())
     try:
         load_state_dict(teacher, state_dict, strict=strict)

@@ -20,6 +20,7 @@ from ..utils import (
     shared_batch_augments,
 )
 from .base_distiller import BaseDistiller, isolated_rng
+from .inherit_weights import check_inherit, inherit_teacher_weights
 from .level_pairing import LevelPair, level_loss_cfg, pair_levels
 from .loss_builder import distill_loss_class
 from .roi_distillation import (
@@ -107,6 +108,11 @@ class DetectionDistiller(BaseDistiller):
             :class:`BaseDistiller`). Defaults to True.
         teacher_precision (str): ``'fp32'``, ``'bf16'`` or ``'fp16'`` (CUDA only) for the
             teacher forward; losses stay float32. Defaults to 'fp32'.
+        inherit (str | Sequence[str]): student modules that start from the teacher's weights,
+            e.g. ``('neck', 'bbox_head')`` (FGD / MGD): copied from ``teacher_ckpt`` (unfolded)
+            by ``init_weights``, after the student's own init, and only if every shape matches
+            (:func:`~.inherit_weights.inherit_teacher_weights`). A resumed run then loads its
+            checkpoint over them. Defaults to () (none).
         nonfinite_guard (dict, optional): the NaN / Inf guard's arguments (see
             :class:`BaseDistiller`). Defaults to None (on, default arguments).
 
@@ -133,6 +139,7 @@ class DetectionDistiller(BaseDistiller):
                  init_cfg: Optional[dict] = None,
                  load_strict: bool = True,
                  teacher_precision: str = 'fp32',
+                 inherit: Union[str, Sequence[str]] = (),
                  nonfinite_guard: Optional[dict] = None) -> None:
         student = resolve_model_cfg(student, 'student')
         teacher = resolve_model_cfg(teacher, 'teacher')
@@ -149,6 +156,8 @@ class DetectionDistiller(BaseDistiller):
         super().__init__(student_model, teacher_model, teacher_ckpt, teacher_ckpt_strict,
                          teacher_ckpt_trusted, init_cfg, load_strict,
                          teacher_precision=teacher_precision, nonfinite_guard=nonfinite_guard)
+        self.inherit = check_inherit(inherit, student_model, teacher_model)
+        self.teacher_ckpt_trusted = teacher_ckpt_trusted
         if not distill_losses:
             raise ValueError('DetectionDistiller: `distill_losses` is empty; give at least one '
                              "loss, e.g. dict(vkd=dict(type='VkDLoss'))")
@@ -182,6 +191,14 @@ class DetectionDistiller(BaseDistiller):
             # student's own random draws stay those of the student trained alone.
             self.distill_generator = CheckpointedGenerator(
                 int(torch.randint(2**62, ()))) if needs_generator else None
+
+    def init_weights(self) -> None:
+        """The student's own init, then the ``inherit`` modules copied from the teacher."""
+        first = not self._is_init
+        super().init_weights()
+        if first and self.inherit:
+            inherit_teacher_weights(self.student, self.inherit, self.teacher_ckpt,
+                                    self.teacher_ckpt_trusted)
 
     def forward(self,
                 inputs: Union[List[Tensor], Tensor],
