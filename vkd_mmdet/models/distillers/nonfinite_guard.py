@@ -1,5 +1,6 @@
 """Skip the optimizer step of an iteration whose loss or gradient is NaN / Inf, so that one bad
 batch never poisons the student."""
+import copy
 import logging
 import weakref
 from typing import Dict, List, Optional, Union
@@ -66,7 +67,10 @@ class NonFiniteGuard:
         if max_consecutive_skips < 1:
             raise ValueError('model.nonfinite_guard.max_consecutive_skips must be >= 1, got '
                              f'{max_consecutive_skips}')
-        self.model = model
+        # A weak reference: the model holds the guard (and its forward pre-hook), and a cycle
+        # would leave a dropped model to the cyclic garbage collector, whose finalizers (the
+        # projector decay guard's hook removal) may then run while torch iterates the hooks.
+        self._model = weakref.ref(model)
         self.max_consecutive_skips = max_consecutive_skips
         self.enabled = enabled
         self.skipped = 0  # steps skipped in this run
@@ -77,6 +81,19 @@ class NonFiniteGuard:
             model.register_forward_pre_hook(self._before_forward, with_kwargs=True)
             _GUARDS.add(self)
             _install_step_pre_hook()
+
+    @property
+    def model(self) -> nn.Module:
+        return self._model()
+
+    def __deepcopy__(self, memo: dict) -> 'NonFiniteGuard':
+        """A copy for the model's deep copy (``memo`` maps the model to its copy): it refers to
+        that copy, holds no buffers of the original and counts afresh."""
+        copied = copy.copy(self)
+        copied._model = weakref.ref(memo.get(id(self.model), self.model))
+        copied._buffers, copied._skip_reason = None, None
+        copied.skipped = copied.consecutive = 0
+        return copied
 
     def _before_forward(self, module: nn.Module, args: tuple, kwargs: dict) -> None:
         if module.training and kwargs.get('mode', args[2] if len(args) > 2 else None) == 'loss':
@@ -200,7 +217,7 @@ def _owner(optimizer: torch.optim.Optimizer) -> Optional[NonFiniteGuard]:
         ref = _OWNERS[optimizer]
         return ref() if ref is not None else None
     first = next((p for group in optimizer.param_groups for p in group['params']), None)
-    guard = next((g for g in list(_GUARDS) if first is not None and any(
+    guard = next((g for g in list(_GUARDS) if first is not None and g.model is not None and any(
         p is first for p in g.model.parameters())), None)
     _OWNERS[optimizer] = weakref.ref(guard) if guard is not None else None
     return guard
@@ -208,7 +225,7 @@ def _owner(optimizer: torch.optim.Optimizer) -> Optional[NonFiniteGuard]:
 
 def _step_pre_hook(optimizer: torch.optim.Optimizer, args: tuple, kwargs: dict) -> None:
     guard = _owner(optimizer)
-    if guard is not None and guard.enabled:
+    if guard is not None and guard.enabled and guard.model is not None:
         guard.before_step(optimizer)
 
 
