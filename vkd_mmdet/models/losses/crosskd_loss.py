@@ -137,6 +137,12 @@ class CrossKDLoss(DenseHeadDistillLoss):
                     standardize_channels(mapped, eps=self.eps)
                     * (var + self.eps).sqrt()[None, :, None, None] + mean[None, :, None, None])
         cross_cls, cross_box = teacher_head.tail(cross_towers, self.tower_conv)
+        # mmdet's GFL / ATSS / FCOS heads cast box outputs to float32: compare in the features'
+        # precision (a KL between close distributions cancels badly in float32).
+        dtype = cross_towers['cls'][0].dtype
+        cross_box = [box.to(dtype) for box in cross_box]
+        teacher = HeadOutputs([x.to(dtype) for x in teacher.cls_scores],
+                              [x.to(dtype) for x in teacher.bbox_preds])
         num_classes = teacher_head.cls_channels
         p_cross = flatten_levels(cross_cls, num_classes)
         target = flatten_levels(teacher.cls_scores, num_classes).sigmoid()

@@ -131,7 +131,8 @@ class TeacherDenseHead:
         """Per level ``(H_l * W_l * A, 4)`` anchors or ``(H_l * W_l, 2)`` points, the order of
         the head's flattened ``(N, H, W, A * C)`` predictions."""
         return self.head.prior_generator.grid_priors(
-            [score.shape[-2:] for score in cls_scores], device=cls_scores[0].device)
+            [score.shape[-2:] for score in cls_scores], dtype=cls_scores[0].dtype,
+            device=cls_scores[0].device)
 
     def decode(self, priors: Tensor, bbox_pred: Tensor) -> Tensor:
         """``(..., 4)`` boxes in pixels from ``(..., 4)`` deltas (anchor heads: their
