@@ -65,9 +65,7 @@ test_evaluator = val_evaluator
 
 train_cfg = dict(_delete_=True, type='IterBasedTrainLoop', max_iters=4, val_interval=1000)
 param_scheduler = [dict(type='LinearLR', start_factor=0.5, by_epoch=False, begin=0, end=3)]
-optim_wrapper = dict(
-    optimizer=dict(lr=0.01),
-    paramwise_cfg=dict(custom_keys={{'projector': dict(decay_mult=0.0)}}))
+optim_wrapper = dict(constructor='DistillOptimWrapperConstructor', optimizer=dict(lr=0.01))
 default_hooks = dict(checkpoint=dict(by_epoch=False, interval=2), logger=dict(interval=1))
 log_processor = dict(by_epoch=False)
 custom_hooks = [dict(type='ExportStudentHook')]

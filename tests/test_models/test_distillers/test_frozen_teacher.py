@@ -32,7 +32,7 @@ def _detection_teachers() -> dict:
     it -> (every config using it, the teacher config with pretrained init off)."""
     init_default_scope('mmdet')
     teachers = {}
-    for path in sorted(glob.glob(osp.join(ROOT, 'configs', '*', '*.py'))):
+    for path in sorted(glob.glob(osp.join(ROOT, 'configs', '[!_]*', '*.py'))):
         model = Config.fromfile(path).model
         if model.get('type') != 'DetectionDistiller':
             continue

@@ -33,8 +33,8 @@ class DistillOptimWrapperConstructor(DefaultOptimWrapperConstructor):
         if not names or not self.base_wd:
             return super().__call__(model)
         original = self.paramwise_cfg
-        self.paramwise_cfg = copy.deepcopy(original)
-        custom_keys = self.paramwise_cfg.setdefault('custom_keys', {})
+        custom_keys = dict(original.get('custom_keys', {}))
+        self.paramwise_cfg = dict(copy.deepcopy(original), custom_keys=custom_keys)
         # mmengine applies the longest matching key; a parameter's full name is longer than any
         # key that matches it, so the rule below wins while keeping the user's other settings.
         user_keys = sorted(custom_keys, key=len, reverse=True)

@@ -2,6 +2,7 @@ from .crosskd_loss import CrossKDLoss
 from .cwd_loss import CWDLoss
 from .dense_head_distill_loss import DenseHeadDistillLoss
 from .diffkd_loss import DiffKDLoss
+from .distill_loss import DistillLoss
 from .fitnet_loss import FitNetLoss
 from .ld_loss import LDLoss
 from .logit_kd_loss import LogitKDLoss
@@ -11,5 +12,6 @@ from .rtk_loss import RTKLoss
 from .srd_loss import SRDLoss
 from .vkd_loss import VkDLoss
 
-__all__ = ['CWDLoss', 'CrossKDLoss', 'DenseHeadDistillLoss', 'DiffKDLoss', 'FitNetLoss', 'LDLoss',
-           'LogitKDLoss', 'NDLoss', 'PKDLoss', 'RTKLoss', 'SRDLoss', 'VkDLoss']
+__all__ = ['CWDLoss', 'CrossKDLoss', 'DenseHeadDistillLoss', 'DiffKDLoss', 'DistillLoss',
+           'FitNetLoss', 'LDLoss', 'LogitKDLoss', 'NDLoss', 'PKDLoss', 'RTKLoss', 'SRDLoss',
+           'VkDLoss']
