@@ -4,7 +4,6 @@ from typing import Dict, Mapping, Optional
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from mmdet.models.losses import KnowledgeDistillationKLDivLoss
 from mmdet.registry import MODELS
 from torch import Tensor
 
@@ -96,7 +95,8 @@ class CrossKDLoss(DenseHeadDistillLoss):
         self.box_weight = float(box_weight)
         self.beta = beta
         self.eps = eps
-        self.box_kd = KnowledgeDistillationKLDivLoss(T=temperature)
+        # mmdet's own KL (looked up, not imported: importing mmdet.models imports mmpretrain).
+        self.box_kd = MODELS.get('KnowledgeDistillationKLDivLoss')(T=temperature)
         self.loss_box = None if loss_box is None else MODELS.build(dict(loss_box))
         # One map per tower: the two towers' features are different spaces.
         self.projectors = nn.ModuleDict({

@@ -3,9 +3,6 @@ from typing import Dict, List, Optional
 
 import torch
 import torch.nn as nn
-from mmdet.models.losses import KnowledgeDistillationKLDivLoss
-from mmdet.models.losses.iou_loss import diou_loss
-from mmdet.models.task_modules.assigners.atss_assigner import bbox_center_distance
 from mmdet.registry import MODELS
 from mmdet.structures.bbox import bbox_overlaps
 from torch import Tensor
@@ -84,8 +81,10 @@ class LDLoss(DenseHeadDistillLoss):
         self.vlr_weight = float(vlr_weight)
         self.vlr_alpha = vlr_alpha
         self.vlr_topk = vlr_topk
-        self.box_kd = KnowledgeDistillationKLDivLoss(T=temperature)
-        self.cls_kd = KnowledgeDistillationKLDivLoss(T=cls_temperature)
+        # mmdet's own KL (looked up, not imported: importing mmdet.models imports mmpretrain).
+        kl_div = MODELS.get('KnowledgeDistillationKLDivLoss')
+        self.box_kd = kl_div(T=temperature)
+        self.cls_kd = kl_div(T=cls_temperature)
 
     def check_heads(self, student_head: nn.Module, teacher_head: nn.Module, key: str) -> None:
         pair = f'teacher {type(teacher_head).__name__}, student {type(student_head).__name__}'
@@ -161,6 +160,9 @@ class LDLoss(DenseHeadDistillLoss):
             counts (list[int]): priors per level.
             gt_bboxes (Tensor): ``(G, 4)`` its GT boxes.
         """
+        # Deferred: importing mmdet.models at import time would import mmpretrain.
+        from mmdet.models.losses.iou_loss import diou_loss
+        from mmdet.models.task_modules.assigners.atss_assigner import bbox_center_distance
         if gt_bboxes.numel() == 0:
             return priors.new_zeros(priors.shape[0], dtype=torch.bool)
         ious = bbox_overlaps(priors, gt_bboxes)  # (A, G)

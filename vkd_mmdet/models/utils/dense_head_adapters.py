@@ -15,7 +15,7 @@ from typing import Dict, Iterator, List, Sequence, Tuple
 
 import torch.nn as nn
 from mmcv.cnn import ConvModule
-from mmdet.models.dense_heads import AnchorFreeHead, AnchorHead, ATSSHead, GFLHead
+from mmdet.registry import MODELS
 from torch import Tensor
 
 from .dense_head_outputs import TOWERS, HeadAssignment, HeadOutputs
@@ -27,13 +27,19 @@ FAMILIES = ('gfl', 'anchor', 'point')
 GET_TARGETS_PARAMS = ('anchor_list', 'valid_flag_list', 'batch_gt_instances', 'batch_img_metas')
 
 
+def _is(head: nn.Module, *names: str) -> bool:
+    """``isinstance(head, <mmdet class>)`` by registry name: importing mmdet.models when
+    vkd_mmdet is imported would import mmpretrain too."""
+    return isinstance(head, tuple(MODELS.get(name) for name in names))
+
+
 def head_family(head: nn.Module, key: str) -> str:
     """``'gfl'``, ``'anchor'`` or ``'point'``, or an error naming ``key`` and the head type."""
-    if isinstance(head, GFLHead):
+    if _is(head, 'GFLHead'):
         return 'gfl'
-    if isinstance(head, AnchorHead):
+    if _is(head, 'AnchorHead'):
         return 'anchor'
-    if isinstance(head, AnchorFreeHead):
+    if _is(head, 'AnchorFreeHead'):
         return 'point'
     raise ValueError(f'{key}: head distillation supports mmdet dense heads of the GFL, anchor '
                      f'(RetinaNet, ATSS) and anchor-free (FCOS) kinds; got '
@@ -90,7 +96,7 @@ def record_assignment(head: nn.Module, record: List[HeadAssignment]) -> Iterator
 
 def check_assignment_api(head: nn.Module, key: str) -> None:
     """A head whose targets :func:`record_assignment` can read (GFL or ATSS), or an error."""
-    if not isinstance(head, (GFLHead, ATSSHead)):
+    if not _is(head, 'GFLHead', 'ATSSHead'):
         raise ValueError(f"{key}: the student's assignment is read from GFL / ATSS heads "
                          f'(GFLHead.get_targets layout); got {type(head).__name__}')
     private_attribute(head, 'get_targets', 'mmdet', MMDET_CHECKED, GET_TARGETS_PARAMS)
