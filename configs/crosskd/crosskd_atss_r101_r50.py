@@ -3,7 +3,7 @@
 # 1.0), GIoU between the decoded cross-head and teacher boxes (weight 1.0); centerness is not
 # distilled.
 # Everything but the loss comes from the pair's base (configs/_base_/distillers/).
-_base_ = ['../_base_/distillers/atss_r101_r50.py']
+_base_ = ['../_base_/distillers/atss_r101_r50_pair.py']
 model = dict(distill_losses=dict(
     crosskd=dict(type='CrossKDLoss', tower_conv=3, cls_weight=1.0, box_weight=1.0,
                  loss_box=dict(type='GIoULoss'))))

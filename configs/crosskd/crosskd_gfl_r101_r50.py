@@ -4,6 +4,6 @@
 # predictions matched to the teacher's: quality-focal KD on the classes (weight 1.0), KL on the
 # box distributions weighted by the teacher's top score (weight 4.0).
 # Everything but the loss comes from the pair's base (configs/_base_/distillers/).
-_base_ = ['../_base_/distillers/gfl_r101_r50.py']
+_base_ = ['../_base_/distillers/gfl_r101_r50_pair.py']
 model = dict(distill_losses=dict(
     crosskd=dict(type='CrossKDLoss', tower_conv=3, cls_weight=1.0, box_weight=4.0)))

@@ -6,7 +6,7 @@
 #   python tools/compute_class_centers.py configs/nd/nd_faster_rcnn_r101_r18.py
 #
 # Everything but the loss comes from the pair's base (configs/_base_/distillers/).
-_base_ = ['../_base_/distillers/faster_rcnn_r101_r18.py']
+_base_ = ['../_base_/distillers/faster_rcnn_r101_r18_pair.py']
 class_centers = 'work_dirs/class_centers/faster_rcnn_r101_fpn_2x_coco.pth'
 model = dict(distill_losses=dict(
     nd=dict(type='NDLoss', num_classes=80, in_channels=1024, out_channels=1024,

@@ -8,6 +8,6 @@
 # - distillation: VkD on the four strides both necks give (P3-P6: the teacher's P2 has no student
 #   level; 256 -> 256 channels, read from the necks); weight 4.0 is the VkD authors' (tuned
 #   against DETR-style loss scales).
-_base_ = ['../_base_/distillers/dino_swin-l_r50.py']
+_base_ = ['../_base_/distillers/dino_swin-l_r50_pair.py']
 model = dict(distill_losses=dict(
     vkd=dict(type='VkDLoss', loss_weight=4.0)))

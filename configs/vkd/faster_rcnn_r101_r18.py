@@ -7,6 +7,6 @@
 # - distillation: VkD on all five FPN levels (P2-P6); weight 4.0 per level, the VkD authors'
 #   detection weight: on both CPU proxies' held-out tune split 1-2 lost 0.6-2.1 AP to 4, while 4
 #   and 10 differ by less than one seed's noise (docs/vkd_diagnosis.md).
-_base_ = ['../_base_/distillers/faster_rcnn_r101_r18.py']
+_base_ = ['../_base_/distillers/faster_rcnn_r101_r18_pair.py']
 model = dict(distill_losses=dict(
     vkd=dict(type='VkDLoss', in_channels=256, out_channels=256, loss_weight=4.0)))

@@ -8,6 +8,6 @@
 # - distillation: VkD on all five FPN levels (P2-P6, 256 -> 256 channels, read from the necks);
 #   weight 4.0, the VkD authors' detection weight: on the CPU proxies' tune split
 #   1-2 lost 0.6-2.1 AP to 4 (docs/vkd_diagnosis.md).
-_base_ = ['../_base_/distillers/mask_rcnn_r101_r50.py']
+_base_ = ['../_base_/distillers/mask_rcnn_r101_r50_pair.py']
 model = dict(distill_losses=dict(
     vkd=dict(type='VkDLoss', loss_weight=4.0)))

@@ -9,6 +9,6 @@
 # - distillation: VkD on the three strides both necks give (P3-P5, 96 -> 256 channels, widths
 #   read from the necks); weight 4.0, the VkD authors' detection weight: on the CPU proxies'
 #   tune split 1-2 lost 0.6-2.1 AP to 4 (docs/vkd_diagnosis.md).
-_base_ = ['../_base_/distillers/rtmdet_l_tiny.py']
+_base_ = ['../_base_/distillers/rtmdet_l_tiny_pair.py']
 model = dict(distill_losses=dict(
     vkd=dict(type='VkDLoss', loss_weight=4.0)))

@@ -44,7 +44,8 @@ def test_dist_train_sh_trains_two_cpu_ranks(tiny_run, tmp_path):
 
 
 def test_mmdet_own_train_py_trains_our_config(tiny_run, tmp_path):
-    """custom_imports is all mmdet's tools/train.py needs (the export hook runs there too)."""
+    """custom_imports is all mmdet's tools/train.py needs (the export hook runs there too); the
+    safe loading is installed when the distiller is built, and says so once in the run's log."""
     mmdet_train = os.path.join(os.path.dirname(mmdet.__file__), '.mim', 'tools', 'train.py')
     work_dir = tmp_path / 'work'
     run_python([mmdet_train, tiny_run['config'], '--work-dir', str(work_dir),
@@ -55,6 +56,8 @@ def test_mmdet_own_train_py_trains_our_config(tiny_run, tmp_path):
     losses = [entry for entry in map(json.loads, log) if 'loss' in entry]
     assert [entry['iter'] for entry in losses] == [1, 2]
     assert all(math.isfinite(entry['loss_vkd_p3']) for entry in losses)
+    run_log = next(work_dir.glob('*/*.log')).read_text()
+    assert run_log.count('vkd_mmdet: safe checkpoint loading is active') == 1
 
 
 def test_amp_on_cpu_runs_bf16_forward_and_fp32_distillation(tiny_run, tmp_path):

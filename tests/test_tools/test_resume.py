@@ -103,7 +103,7 @@ def test_resume_refuses_another_methods_checkpoint(tiny_run, tmp_path):
                             '--cfg-options', NO_EXPORT, *NO_VAL])
     message = str(error.value)
     assert message.startswith(os.path.join(work_dir, 'iter_2.pth'))
-    assert re.search(r'missing keys \d+ \(first: distill_losses\.fitnet\.0\.adapter\.', message)
+    assert re.search(r'missing keys \d+ \(first: distill_losses\.fitnet\.0\.projector\.', message)
     assert re.search(r'unexpected keys \d+ \(first: distill_losses\.vkd\.0\.projector\.', message)
     assert 'model.load_strict=False' in message
 

@@ -8,8 +8,9 @@ import torch.nn as nn
 from mmengine.model import BaseDataPreprocessor, BaseModel
 from torch import Tensor
 
-from ...utils.checkpoint import UnsafeCheckpointError, load_teacher_checkpoint
+from ...utils.checkpoint import UnsafeCheckpointError
 from ...utils.checkpoint_mismatch import refuse_mismatched_state_dict
+from ...utils.teacher_checkpoint import load_teacher_checkpoint
 from .frozen_teacher import check_teacher_precision, fold_batchnorms, run_frozen_teacher
 from .projector_decay_guard import guard_projector_decay
 
@@ -120,12 +121,13 @@ class BaseDistiller(BaseModel):
     def _apply(self, fn, *args, **kwargs):
         super()._apply(fn, *args, **kwargs)
         self.teacher._apply(fn, *args, **kwargs)
-        # BaseModel.to() tells data preprocessors their device through `_modules` only.
+        # BaseModel.to() tells data preprocessors their device through `_modules` only: the
+        # teacher's, outside them, learns it from its own public to().
         parameter = next(self.teacher.parameters(), None)
         if parameter is not None:
             for module in self.teacher.modules():
                 if isinstance(module, BaseDataPreprocessor):
-                    module._device = parameter.device
+                    module.to(parameter.device)
         return self
 
 

@@ -10,8 +10,8 @@ from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 from torch import Tensor
 
+from ...compat.mmpretrain import cls_head_loss, deit_head_logits, preprocessor_normalization
 from ...utils.model_cfg import build_model, resolve_model_cfg
-from ..utils.mmpretrain_adapters import cls_head_loss, deit_head_logits, preprocessor_normalization
 from .base_distiller import BaseDistiller, isolated_rng
 from .loss_builder import distill_loss_class
 

@@ -203,7 +203,7 @@ class DetectionDistiller(BaseDistiller):
         if mode == 'predict':
             return self.student.predict(batch['inputs'], batch['data_samples'])
         if mode == 'tensor':
-            return self.student._forward(batch['inputs'], batch['data_samples'])
+            return self.student(batch['inputs'], batch['data_samples'], mode='tensor')
         raise RuntimeError(f'Invalid mode "{mode}". Only supports loss, predict and tensor mode')
 
     def loss(self, inputs: Union[List[Tensor], Tensor], data_samples: SampleList) -> dict:

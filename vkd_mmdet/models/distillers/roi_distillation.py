@@ -12,7 +12,8 @@ import torch.nn as nn
 from mmdet.structures.bbox import bbox2roi
 from torch import Tensor
 
-from ..utils import bbox_forward, capture_inputs, check_roi_head_api, intercept_bbox_loss
+from ...compat.mmdet import bbox_forward, check_roi_head_api, intercept_bbox_loss
+from ..utils import capture_inputs
 
 #: What a loss consumes of the RoIs: box-head embeddings or class logits.
 ROI_KINDS = ('embeddings', 'logits')

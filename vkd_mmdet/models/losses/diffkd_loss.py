@@ -48,7 +48,8 @@ class DiffKDLoss(DistillLoss):
         diff_weight (float): weight of ``L_diff``. Defaults to 1.0.
         ae_weight (float): weight of ``L_ae``. Defaults to 1.0.
         loss_weight (float): multiplies all three. Defaults to 1.0.
-        projector (dict): the student's map ``C_s -> latent`` (``.projector``). Defaults to
+        projector (dict): the student's map ``C_s -> latent`` (``.latent_projector``: not into
+            the teacher's channels). Defaults to
             ``dict(type='LinearAdapter')`` (a 1x1 conv with bias).
         ignore_padding (bool): use ``valid_mask`` when given. Defaults to True.
         init_cfg (dict, optional): mmengine init config.
@@ -89,7 +90,8 @@ class DiffKDLoss(DistillLoss):
             raise ValueError(f'DiffKDLoss: inference_steps={inference_steps} must be in '
                              f'1..num_train_timesteps/2 ({num_train_timesteps // 2})')
         latent_channels = latent_channels or max(out_channels // 2, 1)
-        self.projector = build_projector(projector, in_channels, latent_channels, 'DiffKDLoss')
+        self.latent_projector = build_projector(projector, in_channels, latent_channels,
+                                                'DiffKDLoss')
         self.autoencoder = LinearAutoEncoder(out_channels, latent_channels)
         self.noise_predictor = NoisePredictor(latent_channels,
                                               num_embeddings=max(1280, num_train_timesteps))
@@ -130,7 +132,7 @@ class DiffKDLoss(DistillLoss):
     def forward(self, student: Tensor, teacher: Tensor,
                 valid_mask: Optional[Tensor] = None) -> Dict[str, Tensor]:
         mask = valid_mask if self.ignore_padding else None
-        latent_student = self.projector(student)
+        latent_student = self.latent_projector(student)
         latent_teacher, reconstruction = self.autoencoder(teacher)
         check_same_shape('DiffKDLoss', latent_student, latent_teacher)
         loss_ae = masked_mean((reconstruction - teacher).square(), mask)

@@ -1,6 +1,7 @@
 """Adapters over mmdet's dense heads (GFL, ATSS, RetinaNet, FCOS) that head distillation uses.
 
-Checked with mmdet 3.3.0. Three things are read from a head:
+Checked with mmdet 3.3.0; the one undocumented call (``get_targets`` inside ``loss_by_feat``) is
+intercepted through :mod:`vkd_mmdet.compat.mmdet`. Three things are read from a head:
 
 - the output of its tower conv ``k`` before the activation (``cls_convs[k - 1]`` /
   ``reg_convs[k - 1]``, mmcv ``ConvModule`` s: the norm's output, or the conv's without a norm);
@@ -11,20 +12,15 @@ Checked with mmdet 3.3.0. Three things are read from a head:
   included) with the first ``k`` convs of each tower stood in for by the given features.
 """
 import contextlib
-from typing import Dict, Iterator, List, Sequence, Tuple
+from typing import Callable, Dict, Iterator, List, Sequence, Tuple
 
 import torch.nn as nn
 from mmcv.cnn import ConvModule
 from mmdet.registry import MODELS
 from torch import Tensor
 
+from ...compat.mmdet import check_get_targets_api, intercept_get_targets
 from .dense_head_outputs import TOWERS, HeadAssignment, HeadOutputs
-from .private_api import private_attribute
-
-MMDET_CHECKED = '3.3.0'
-#: Head families: box distributions (GFL), anchor deltas (RetinaNet, ATSS), point distances (FCOS).
-FAMILIES = ('gfl', 'anchor', 'point')
-GET_TARGETS_PARAMS = ('anchor_list', 'valid_flag_list', 'batch_gt_instances', 'batch_img_metas')
 
 
 def _is(head: nn.Module, *names: str) -> bool:
@@ -34,7 +30,8 @@ def _is(head: nn.Module, *names: str) -> bool:
 
 
 def head_family(head: nn.Module, key: str) -> str:
-    """``'gfl'``, ``'anchor'`` or ``'point'``, or an error naming ``key`` and the head type."""
+    """The head's family: ``'gfl'`` (box distributions), ``'anchor'`` (deltas: RetinaNet,
+    ATSS) or ``'point'`` (distances: FCOS); or an error naming ``key`` and the head type."""
     if _is(head, 'GFLHead'):
         return 'gfl'
     if _is(head, 'AnchorHead'):
@@ -67,18 +64,11 @@ def tower_preactivation(head: nn.Module, tower: str, conv: int, key: str) -> nn.
 @contextlib.contextmanager
 def record_assignment(head: nn.Module, record: List[HeadAssignment]) -> Iterator[None]:
     """Inside the context, append to ``record`` the :class:`HeadAssignment` of every
-    ``head.get_targets`` call (GFL / ATSS layout), passing its result on unchanged.
+    ``head.get_targets`` call its ``loss_by_feat`` makes (GFL / ATSS layout), the result passed
+    on unchanged (:func:`vkd_mmdet.compat.mmdet.intercept_get_targets`)."""
 
-    Relies on ``GFLHead`` / ``ATSSHead.loss_by_feat`` calling ``self.get_targets(anchor_list,
-    valid_flag_list, batch_gt_instances, batch_img_metas, ...)`` and its returning ``(anchors,
-    labels, label_weights, bbox_targets, bbox_weights, avg_factor)`` per level (mmdet 3.3.0): an
-    instance attribute shadows the method for the block only. Callers check that it ran.
-    """
-    original = private_attribute(head, 'get_targets', 'mmdet', MMDET_CHECKED,
-                                 GET_TARGETS_PARAMS)
-
-    def get_targets(*args, **kwargs) -> tuple:
-        targets = original(*args, **kwargs)
+    def recording(get_targets: Callable[..., tuple], *args, **kwargs) -> tuple:
+        targets = get_targets(*args, **kwargs)
         anchors, labels, label_weights, bbox_targets, _, avg_factor = targets
         record.append(HeadAssignment(
             priors=list(anchors), labels=list(labels), label_weights=list(label_weights),
@@ -87,11 +77,8 @@ def record_assignment(head: nn.Module, record: List[HeadAssignment]) -> Iterator
             num_classes=head.num_classes))
         return targets
 
-    head.get_targets = get_targets
-    try:
+    with intercept_get_targets(head, recording):
         yield
-    finally:
-        del head.get_targets
 
 
 def check_assignment_api(head: nn.Module, key: str) -> None:
@@ -99,7 +86,7 @@ def check_assignment_api(head: nn.Module, key: str) -> None:
     if not _is(head, 'GFLHead', 'ATSSHead'):
         raise ValueError(f"{key}: the student's assignment is read from GFL / ATSS heads "
                          f'(GFLHead.get_targets layout); got {type(head).__name__}')
-    private_attribute(head, 'get_targets', 'mmdet', MMDET_CHECKED, GET_TARGETS_PARAMS)
+    check_get_targets_api(head)
 
 
 class _Injected(nn.Module):

@@ -1,10 +1,10 @@
-"""Adapters over the private parts of mmdet's ``StandardRoIHead`` that RoI distillation uses.
+"""mmdet compatibility: the private parts of ``StandardRoIHead`` that RoI distillation uses.
 
 Checked with mmdet 3.3.0 (both stacks of requirements/pinned*.txt). Each adapter checks its API
-on every call (:func:`~.private_api.private_attribute`, a few microseconds): a removed or
-re-signed method is a :class:`~.private_api.PrivateAPIError` naming mmdet and the attribute.
-tests/test_models/test_utils/test_mmdet_adapters.py compares each adapter with the public path,
-for a change of meaning.
+on every call (:func:`~.upstream_api.upstream_attribute`, a few microseconds): a removed or
+re-signed method is an :class:`~.upstream_api.UpstreamAPIError` naming mmdet and the attribute.
+tests/test_compat/test_mmdet.py compares each adapter with the public path, for a change of
+meaning.
 """
 import contextlib
 from typing import Callable, Dict, Iterator, Sequence, Tuple
@@ -12,9 +12,10 @@ from typing import Callable, Dict, Iterator, Sequence, Tuple
 import torch.nn as nn
 from torch import Tensor
 
-from .private_api import private_attribute
+from .upstream_api import upstream_attribute
 
-MMDET_CHECKED = '3.3.0'
+#: The mmdet versions the adapters below were checked with.
+CHECKED = '3.3.0'
 
 # wrapper(bbox_loss, x, sampling_results) -> the dict bbox_loss returns
 BBoxLossWrapper = Callable[[Callable[..., dict], Tuple[Tensor, ...], Sequence], dict]
@@ -68,9 +69,48 @@ def intercept_bbox_loss(roi_head: nn.Module, wrapper: BBoxLossWrapper) -> Iterat
 
 
 def _bbox_forward_method(roi_head: nn.Module) -> Callable[..., Dict[str, Tensor]]:
-    return private_attribute(roi_head, '_bbox_forward', 'mmdet', MMDET_CHECKED, ('x', 'rois'))
+    return upstream_attribute(roi_head, '_bbox_forward', 'mmdet', CHECKED, ('x', 'rois'),
+                              needed_for="the teacher's box head on the student's RoIs")
 
 
 def _bbox_loss_method(roi_head: nn.Module) -> Callable[..., dict]:
-    return private_attribute(roi_head, 'bbox_loss', 'mmdet', MMDET_CHECKED,
-                             ('x', 'sampling_results'))
+    return upstream_attribute(roi_head, 'bbox_loss', 'mmdet', CHECKED, ('x', 'sampling_results'),
+                              needed_for="recording the student's sampled RoIs")
+
+
+# wrapper(get_targets, *args, **kwargs) -> the tuple get_targets returns
+GetTargetsWrapper = Callable[..., tuple]
+GET_TARGETS_PARAMS = ('anchor_list', 'valid_flag_list', 'batch_gt_instances', 'batch_img_metas')
+
+
+def check_get_targets_api(head: nn.Module) -> None:
+    """``head.get_targets`` is there as checked (for a build-time error, before training)."""
+    _get_targets_method(head)
+
+
+@contextlib.contextmanager
+def intercept_get_targets(head: nn.Module, wrapper: GetTargetsWrapper) -> Iterator[None]:
+    """Inside the context, ``head.loss_by_feat`` runs ``wrapper(get_targets, *args, **kwargs)``
+    where it would call its own ``get_targets(*args, **kwargs)``.
+
+    Relies on ``GFLHead`` / ``ATSSHead.loss_by_feat`` calling ``self.get_targets(anchor_list,
+    valid_flag_list, batch_gt_instances, batch_img_metas, ...)`` once per step and its returning
+    ``(anchors, labels, label_weights, bbox_targets, bbox_weights, avg_factor)``, each a list
+    over levels (mmdet 3.3.0): an instance attribute shadows the method for the block only,
+    removed on exit, also when the block raises. Callers check that the wrapper ran.
+    """
+    original = _get_targets_method(head)
+
+    def get_targets(*args, **kwargs) -> tuple:
+        return wrapper(original, *args, **kwargs)
+
+    head.get_targets = get_targets
+    try:
+        yield
+    finally:
+        del head.get_targets
+
+
+def _get_targets_method(head: nn.Module) -> Callable[..., tuple]:
+    return upstream_attribute(head, 'get_targets', 'mmdet', CHECKED, GET_TARGETS_PARAMS,
+                              needed_for="recording the student dense head's assignment")
