@@ -60,8 +60,8 @@ def _tiny_distiller(path, tmp_path):
     # CrossKD cuts the head towers at conv `tower_conv`: both tiny heads need that many.
     convs = [loss.get('tower_conv', 3) for loss in cfg.distill_losses.values()
              if loss.get('type') == 'CrossKDLoss']
-    for side in (cfg.student, cfg.teacher):
-        side.bbox_head.stacked_convs = max(convs + [side.bbox_head.stacked_convs])
+    for side in (cfg.student, cfg.teacher) if convs else ():
+        side.bbox_head.stacked_convs = max(convs)
     cfg.teacher_ckpt = save_random_checkpoint(cfg.teacher, str(tmp_path / 'teacher.pth'))
     for loss in cfg.distill_losses.values():
         if loss.get('type') == 'NDLoss':
