@@ -54,6 +54,8 @@ ROWS: List[Row] = [
     Row('srd', 'fcos', 'SRD', 'srd' + _ONE, 'paper (2, ImageNet recipe)'),
     Row('diffkd', 'fcos', 'DiffKD', 'diffkd' + _ONE, 'paper (1, 1, 1)'),
     Row('rtk', 'fcos', 'RTK', 'rtk' + _ONE, "AFD's beta (200); keys ours"),
+    Row('fgd', 'fcos', 'FGD', 'fgd' + _ONE, 'paper (FCOS: 1.6e-3, 8e-4, 8e-4, 8e-6, T 0.8)'),
+    Row('mgd', 'fcos', 'MGD', 'mgd' + _ONE, 'paper (one-stage: 2e-5, lambda 0.65)'),
     Row('vkd', 'fcos', 'VkD', 'vkd' + _ONE, "authors' detection code (4)"),
     Row('vkd-linear', 'fcos', 'VkD: free linear projector + norm.', 'vkd-linear' + _ONE,
         "VkD's (4)"),

@@ -1,6 +1,6 @@
 # RetinaNet R101-FPN 2x (teacher, mmdet zoo: 38.9 box AP) -> RetinaNet R50-FPN 2x (student,
-# mmdet zoo: 37.4); data, 2x schedule and runtime: the student's.
-# The method configs add `distill_losses`.
+# mmdet zoo: 37.4 box AP); data, schedule and runtime: the student's. The method configs add
+# `distill_losses`.
 _base_ = ['mmdet::retinanet/retinanet_r50_fpn_2x_coco.py', '../distill_runtime.py']
 # Training ends by exporting the student as a plain mmdet model to <work_dir>/student;
 # checkpoints keep the RNG states, so --resume continues the random streams.
@@ -14,6 +14,6 @@ model = dict(
     teacher=dict(cfg_path='mmdet::retinanet/retinanet_r101_fpn_2x_coco.py'),
     teacher_ckpt=teacher_ckpt,
     distill_losses=dict())
-# Distillation modules never take weight decay where it would undo them; every other parameter
-# keeps the student recipe's optimizer rules.
+# Orthogonal projectors never take weight decay (it drags them back to their initialisation);
+# every other parameter keeps the student recipe's optimizer rules.
 optim_wrapper = dict(constructor='DistillOptimWrapperConstructor')

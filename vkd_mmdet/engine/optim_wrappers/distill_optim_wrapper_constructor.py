@@ -30,19 +30,20 @@ class DistillOptimWrapperConstructor(DefaultOptimWrapperConstructor):
         names = [f'{name}.{param_name}' if name else param_name
                  for name, sub in module.named_modules() if isinstance(sub, OrthogonalProjector)
                  for param_name, _ in sub.named_parameters(recurse=False)]
-        if not names or not self.base_wd:
-            return super().__call__(model)
         original = self.paramwise_cfg
         custom_keys = dict(original.get('custom_keys', {}))
+        # Always mmengine's parameter-wise path (a non-empty paramwise_cfg): it leaves frozen
+        # parameters out of the optimizer, whether or not the model has projectors.
         self.paramwise_cfg = dict(copy.deepcopy(original), custom_keys=custom_keys)
-        # mmengine applies the longest matching key; a parameter's full name is longer than any
-        # key that matches it, so the rule below wins while keeping the user's other settings.
-        user_keys = sorted(custom_keys, key=len, reverse=True)
-        for name in names:
-            matched = next((key for key in user_keys if key in name), None)
-            custom_keys[name] = dict(custom_keys.get(matched, {}), decay_mult=0.0)
-        print_log(f'DistillOptimWrapperConstructor: {len(names)} orthogonal projector '
-                  'parameter(s) without weight decay', logger='current')
+        if names and self.base_wd:
+            # mmengine applies the longest matching key; a parameter's full name is longer than
+            # any key that matches it, so the rule below wins, keeping the user's other settings.
+            user_keys = sorted(custom_keys, key=len, reverse=True)
+            for name in names:
+                matched = next((key for key in user_keys if key in name), None)
+                custom_keys[name] = dict(custom_keys.get(matched, {}), decay_mult=0.0)
+            print_log(f'DistillOptimWrapperConstructor: {len(names)} orthogonal projector '
+                      'parameter(s) without weight decay', logger='current')
         try:
             return super().__call__(model)
         finally:

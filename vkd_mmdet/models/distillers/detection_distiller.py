@@ -21,6 +21,7 @@ from ..utils import (
 )
 from .base_distiller import BaseDistiller, isolated_rng
 from .head_distillation import HEAD_EXTRAS, HEAD_KIND, build_head_loss, head_distillation_step
+from .inherit_weights import check_inherit, inherit_teacher_weights
 from .level_pairing import LevelPair, level_loss_cfg, pair_levels
 from .loss_builder import distill_loss_class
 from .roi_distillation import (
@@ -113,6 +114,11 @@ class DetectionDistiller(BaseDistiller):
             :class:`BaseDistiller`). Defaults to True.
         teacher_precision (str): ``'fp32'``, ``'bf16'`` or ``'fp16'`` (CUDA only) for the
             teacher forward; losses stay float32. Defaults to 'fp32'.
+        inherit (str | Sequence[str]): student modules that start from the teacher's weights,
+            e.g. ``('neck', 'bbox_head')`` (FGD / MGD): copied from ``teacher_ckpt`` (unfolded)
+            by ``init_weights``, after the student's own init, and only if every shape matches
+            (:func:`~.inherit_weights.inherit_teacher_weights`). A resumed run then loads its
+            checkpoint over them. Defaults to () (none).
 
     Config:
         .. code-block:: python
@@ -136,7 +142,8 @@ class DetectionDistiller(BaseDistiller):
                  teacher_ckpt_trusted: bool = False,
                  init_cfg: Optional[dict] = None,
                  load_strict: bool = True,
-                 teacher_precision: str = 'fp32') -> None:
+                 teacher_precision: str = 'fp32',
+                 inherit: Union[str, Sequence[str]] = ()) -> None:
         student = resolve_model_cfg(student, 'student')
         teacher = resolve_model_cfg(teacher, 'teacher')
         student_model = build_model(student, MODELS)
@@ -152,6 +159,8 @@ class DetectionDistiller(BaseDistiller):
         super().__init__(student_model, teacher_model, teacher_ckpt, teacher_ckpt_strict,
                          teacher_ckpt_trusted, init_cfg, load_strict,
                          teacher_precision=teacher_precision)
+        self.inherit = check_inherit(inherit, student_model, teacher_model)
+        self.teacher_ckpt_trusted = teacher_ckpt_trusted
         if not distill_losses:
             raise ValueError('DetectionDistiller: `distill_losses` is empty; give at least one '
                              "loss, e.g. dict(vkd=dict(type='VkDLoss'))")
@@ -190,6 +199,14 @@ class DetectionDistiller(BaseDistiller):
             # student's own random draws stay those of the student trained alone.
             self.distill_generator = CheckpointedGenerator(
                 int(torch.randint(2**62, ()))) if needs_generator else None
+
+    def init_weights(self) -> None:
+        """The student's own init, then the ``inherit`` modules copied from the teacher."""
+        first = not self._is_init
+        super().init_weights()
+        if first and self.inherit:
+            inherit_teacher_weights(self.student, self.inherit, self.teacher_ckpt,
+                                    self.teacher_ckpt_trusted)
 
     def forward(self,
                 inputs: Union[List[Tensor], Tensor],
