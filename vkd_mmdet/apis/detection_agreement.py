@@ -36,7 +36,8 @@ class DetectionAgreement:
     @property
     def matched_fraction(self) -> float:
         """Matched pairs over the larger side's detections (1 when neither has any)."""
-        return self.num_matched / max(self.num_ours, self.num_reference, 1)
+        larger = max(self.num_ours, self.num_reference)
+        return self.num_matched / larger if larger else 1.0
 
     def agrees(self, box_atol: float, score_atol: float, min_matched: float = 1.0) -> bool:
         """At least ``min_matched`` of the detections are matched, each pair within the
