@@ -19,6 +19,14 @@ from mmengine.config import Config, DictAction
 from vkd_mmdet.apis.deploy_student import StudentDeployment, deploy_student
 from vkd_mmdet.apis.detection_agreement import merge_agreements
 
+#: Where mmdeploy 1.3.1's end-to-end graph differs from mmdet (README, "Deploy the student").
+DIFFERENCES_BY_DESIGN = """Where mmdeploy's graph differs from mmdet by design (README):
+  - boxes are clipped to the padded batch, not to each image (RTMDet's are not clipped at all);
+  - boxes of zero width or height are kept (mmdet drops them when test_cfg.min_bbox_size >= 0);
+  - nms_pre keeps the best priors, mmdet the best (prior, class) pairs;
+  - the RPN runs one NMS over all levels, mmdet one per level;
+  - a two-stage head gives each RoI the box of its best class, for every class."""
+
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Deploy a distiller's student to ONNX")
@@ -63,6 +71,7 @@ def main(argv: Optional[Sequence[str]] = None) -> StudentDeployment:
     agrees = total.agrees(args.box_atol, args.score_atol, args.min_matched)
     print(f'  all: {total}: {"AGREE" if agrees else "DISAGREE"}')
     if not agrees:
+        print(DIFFERENCES_BY_DESIGN)
         sys.exit(1)
     return deployment
 

@@ -59,3 +59,13 @@ def test_merge_sums_counts_and_keeps_the_largest_differences():
     merged = merge_agreements([DetectionAgreement(3, 2, 2, 0.1, 1e-4),
                                DetectionAgreement(1, 1, 1, 0.3, 1e-5)])
     assert merged == DetectionAgreement(4, 3, 3, 0.3, 1e-4)
+
+
+def test_boxes_of_zero_size_pair_by_distance():
+    # clipped at the image border to zero height: no IoU, still the same detection
+    reference = detections([[5, 64, 20, 64], [0, 0, 0, 9]], [0.5, 0.4], [1, 1])
+    ours = detections([[0, 0, 0, 9.1], [5, 64, 20.2, 64]], [0.4, 0.5], [1, 1])
+    agreement = compare_detections(ours, reference)
+    assert agreement == DetectionAgreement(2, 2, 2, pytest.approx(0.2, abs=1e-6), 0.0)
+    far = detections([[0, 0, 0, 10]], [0.4], [1])  # 1 px off: not the same box
+    assert compare_detections(far, reference).num_matched == 0

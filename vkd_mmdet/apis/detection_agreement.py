@@ -10,14 +10,18 @@ import torch
 from mmdet.structures.bbox import bbox_overlaps
 from mmengine.structures import InstanceData
 
+#: Boxes this close (pixels, every coordinate) are the same detection whatever their IoU.
+SAME_BOX_PX = 0.5
+
 
 @dataclass(frozen=True)
 class DetectionAgreement:
     """Detections of a model (``ours``) matched one to one to a reference's.
 
-    A reference detection is matched to the unmatched detection of ours with the same label and
-    the largest IoU, at least ``min_iou`` (0.9 by default: the same detection up to rounding, not
-    a neighbour NMS let through), reference detections taken by decreasing score.
+    Reference detections, by decreasing score, are matched to the unmatched detection of ours with
+    the same label and the closest box (largest coordinate difference) if their IoU is at least
+    ``min_iou`` (0.9 by default: the same detection up to rounding, not a neighbour NMS let
+    through) or the boxes are within ``SAME_BOX_PX`` (boxes of zero width or height have no IoU).
 
     Attributes:
         num_ours (int): detections of ours.
@@ -60,16 +64,20 @@ def compare_detections(ours: InstanceData,
         raise ValueError(f'min_iou: expected a value in (0, 1], got {min_iou}')
     boxes, ref_boxes = ours.bboxes.detach().cpu().float(), reference.bboxes.detach().cpu().float()
     scores, ref_scores = ours.scores.detach().cpu().float(), reference.scores.detach().cpu()
+    same_label = reference.labels.cpu()[:, None] == ours.labels.cpu()[None, :]
     iou = bbox_overlaps(ref_boxes, boxes)  # (num_reference, num_ours)
-    iou[reference.labels.cpu()[:, None] != ours.labels.cpu()[None, :]] = -1
+    # largest coordinate difference: the candidate; also what pairs boxes of zero width or
+    # height, which have no IoU
+    distance = (ref_boxes[:, None, :] - boxes[None, :, :]).abs().amax(-1)
+    distance[~same_label] = float('inf')
     pairs = []
     for i in torch.argsort(ref_scores.float(), descending=True).tolist():
-        if iou.shape[1] == 0:
+        if distance.shape[1] == 0:
             break
-        best, j = iou[i].max(0)
-        if best >= min_iou:
+        closest, j = distance[i].min(0)
+        if closest < float('inf') and (iou[i, j] >= min_iou or closest <= SAME_BOX_PX):
             pairs.append((i, int(j)))
-            iou[:, j] = -1  # matched once
+            distance[:, j] = float('inf')  # matched once
     if pairs:
         ref_index, index = (torch.tensor(side) for side in zip(*pairs))
         box_diff = (boxes[index] - ref_boxes[ref_index]).abs().max().item()
