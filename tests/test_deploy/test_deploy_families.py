@@ -15,6 +15,10 @@ keeps every prior); boxes of zero width or height are kept (mmdet drops them wit
 level (here its IoU threshold is 1: nothing is suppressed either way); a two-stage head gives each
 RoI the box of its best class for every class (here the box regression is class-agnostic);
 RTMDet's boxes are not clipped to the image (here mmdet's are not either).
+
+mmdeploy, onnx and onnxruntime are the [deploy] extra: both pinned stacks install them
+(requirements/pinned*.txt, tools/install_env.sh), so CI runs this module on each. Where they are
+missing, it fails to import: an error, never a skip.
 """
 import copy
 

@@ -1,5 +1,6 @@
 """tools/deploy_student.py on the tiny RetinaNet distiller: the README's command writes the
-student export and the ONNX model, prints the agreement, and exits with 1 on a disagreement."""
+student export and the ONNX model, prints the agreement, and exits with 1 on a disagreement.
+Needs the [deploy] extra, which both pinned stacks install (tests/test_deploy says more)."""
 import os.path as osp
 
 import numpy as np
