@@ -11,10 +11,11 @@ from mmdet.registry import MODELS
 
 from .conftest import tool_main
 
-#: As in tests/test_deploy: boxes of zero size kept and every prior before NMS, where mmdeploy's
-#: graph differs from mmdet by design (README, "Deploy the student").
+#: As in tests/test_deploy: boxes of zero size kept and every (anchor, class) pair before NMS
+#: (64 x 96 at stride 8, 9 anchors, 3 classes), where mmdeploy's graph differs from mmdet by
+#: design (README, "Deploy the student").
 LIKE_THE_GRAPH = ['--cfg-options', 'model.student.test_cfg.min_bbox_size=-1',
-                  'model.student.test_cfg.nms_pre=100000']
+                  f'model.student.test_cfg.nms_pre={8 * 12 * 9 * 3}']
 
 
 @pytest.fixture
