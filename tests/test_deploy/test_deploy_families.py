@@ -36,7 +36,7 @@ from mmengine.dataset import pseudo_collate
 from mmengine.registry import init_default_scope
 from mmengine.structures import InstanceData
 
-from vkd_mmdet.apis.deploy_student import deploy_student
+from vkd_mmdet.apis.deploy_student import check_onnx, dataset_images, deploy_student
 from vkd_mmdet.testing import tiny_detector_cfg
 from vkd_mmdet.testing.tiny_detectors import mmdet_model_cfg
 
@@ -160,3 +160,13 @@ def test_onnx_runtime_reproduces_mmdet(distilled):
             assert torch.equal(labels_, ref_labels)
             torch.testing.assert_close(scores, ref_scores, rtol=0, atol=SCORE_ATOL)
             torch.testing.assert_close(boxes, ref_boxes, rtol=0, atol=BOX_ATOL)
+
+
+def test_bad_arguments_name_what_was_expected():
+    cfg = Config(dict(model=dict(type='RetinaNet')))
+    with pytest.raises(ValueError, match='batch_size: expected a positive number, got 0'):
+        check_onnx(cfg, 'x.pth', 'x.onnx', ['a.png'], batch_size=0)
+    with pytest.raises(ValueError, match='images: expected at least one image'):
+        check_onnx(cfg, 'x.pth', 'x.onnx', [])
+    with pytest.raises(ValueError, match='no test_dataloader'):
+        dataset_images(cfg, 3)
