@@ -42,14 +42,16 @@ demo: $(STAMP)
 bench-accuracy: $(STAMP)
 	$(PY) tools/run_demo.py --work-dir work_dirs/demo --seeds 0 1 2 --reuse-runs --markdown docs/accuracy.md
 
-# Leaderboard (docs/methods.md): every method and VkD's ablations on the demo's FCOS pair, VkD /
-# ND / KD++ on a CPU Faster R-CNN pair, 3 seeds, 2 runs in parallel (tools/bench_methods.py; make
-# demo's teacher is reused, finished runs too).
+# Leaderboard (docs/methods.md, every run's numbers in docs/methods_per_seed.csv): every method and
+# VkD's ablations on the demo's FCOS pair, VkD / ND / KD++ on a CPU Faster R-CNN pair, 3 seeds, 2
+# runs in parallel (tools/bench_methods.py over vkd_mmdet.benchmarks; make demo's teacher is
+# reused, finished runs too).
 bench-methods: $(STAMP)
 	$(PY) tools/bench_methods.py --seeds 0 1 2 --jobs 2 --reuse-runs --markdown docs/methods.md
 
 # The tuned-weights section of docs/methods.md: every feature method's loss weight swept on the
-# held-out tune split (never the val split), then each at its best factor on val, 3 seeds.
+# held-out tune split (never the val split), then each at its best factor on val, 3 seeds
+# (per seed: docs/methods_tuned_per_seed.csv).
 bench-methods-tuned: $(STAMP)
 	$(PY) tools/bench_methods.py --sweep-weights --jobs 2 --reuse-runs
 	$(PY) tools/bench_methods.py --weights-from work_dirs/bench_methods/tune/sweep.json \
@@ -61,10 +63,13 @@ bench-diagnosis: $(STAMP)
 	$(PY) tools/bench_methods.py --diagnosis --seeds 0 1 2 --jobs 2 --reuse-runs
 
 # Cost of distillation (docs/benchmark.md): projector maps, then distillation step vs student
-# step + teacher forward for the Faster R-CNN and RetinaNet VkD configs (2 images 512x512).
-BENCH_ARGS ?= --device cpu --iters 5
+# step + teacher forward for the Faster R-CNN and RetinaNet VkD configs (2 images 512x512), fp32
+# and bf16 teachers, each ratio to +-0.03 (95 %) within an hour, then the tables of the page.
+BENCH_ARGS ?= --device cpu --threads 2 --target-ci 0.03 --time-limit 3600
 bench: $(STAMP)
 	$(PY) tools/benchmark_projectors.py --skip-dense-above 3000 --out work_dirs/benchmark/projectors.json
-	for c in faster_rcnn_r101_r18 retinanet_r101_r18; do \
-		$(PY) tools/benchmark.py configs/vkd/$$c.py $(BENCH_ARGS) --out work_dirs/benchmark/$$c.json || exit 1; \
-	done
+	for c in faster_rcnn_r101_r18 retinanet_r101_r18; do for p in fp32 bf16; do \
+		$(PY) tools/benchmark.py configs/vkd/$$c.py $(BENCH_ARGS) --teacher-precision $$p \
+			--out work_dirs/benchmark/$${c}_$$p.json || exit 1; \
+	done; done
+	$(PY) tools/benchmark.py --tables work_dirs/benchmark/*_fp32.json work_dirs/benchmark/*_bf16.json

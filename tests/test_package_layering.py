@@ -1,10 +1,12 @@
 """The package's import graph: no circle, and no import from a lower layer to a higher one.
 
-Layers, lowest first: ``utils`` (checkpoints, model configs, tool set-up, RNG states) <- ``models``
-<- ``apis`` (the functions behind the tools) <- ``engine`` (runner hooks and wrappers: thin adapters
-over the layers below, e.g. ``ExportStudentHook`` over ``apis.export_student``, and over mmengine's
-undocumented runner state, ``engine.runner_internals``) <- ``testing`` (tiny models and data for
-tests, demos and benchmarks). ``vkd_mmdet/__init__.py`` imports all but ``testing``.
+Layers, lowest first: ``compat`` (one module per upstream package: the undocumented upstream
+APIs vkd_mmdet relies on) <- ``utils`` (checkpoints, model configs, tool set-up, RNG states) <-
+``models`` <- ``apis`` (the functions behind the tools) <- ``engine`` (runner hooks and wrappers:
+thin adapters over the layers below, e.g. ``ExportStudentHook`` over ``apis.export_student``) <-
+``testing`` (tiny models and data for tests, demos and benchmarks) <- ``benchmarks`` (the demo and
+the leaderboard: rows, runs, reports). ``vkd_mmdet/__init__.py`` imports all but ``testing`` and
+``benchmarks``.
 """
 import ast
 import sys
@@ -15,7 +17,7 @@ from typing import Dict, Set
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / 'vkd_mmdet'
-LAYERS = ['utils', 'models', 'apis', 'engine', 'testing']
+LAYERS = ['compat', 'utils', 'models', 'apis', 'engine', 'testing', 'benchmarks']
 
 
 def _module_name(path: Path) -> str:

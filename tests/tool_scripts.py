@@ -1,5 +1,8 @@
-"""The scripts of ``tools/`` as modules, for tests that call into them in-process."""
+"""The scripts of ``tools/``: as modules, for tests that call into them in-process, and as
+subprocesses, for tests that run them end to end."""
 import importlib.util
+import os
+import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -7,7 +10,8 @@ from typing import Sequence
 
 import pytest
 
-TOOLS = Path(__file__).resolve().parents[1] / 'tools'
+REPO = Path(__file__).resolve().parents[1]
+TOOLS = REPO / 'tools'
 
 
 def load_tool(relative: str) -> ModuleType:
@@ -38,3 +42,22 @@ def run_interrupted(monkeypatch: pytest.MonkeyPatch, tool: ModuleType, argv: Seq
     with pytest.raises(KeyboardInterrupt):
         tool.main()
     monkeypatch.setattr(tool, step, real)
+
+
+def subprocess_env() -> dict:
+    """Environment of tool subprocesses: the repo and the probe hooks importable, one thread
+    per process (the CI machine has 2 cores)."""
+    return dict(os.environ, OMP_NUM_THREADS='1', MKL_NUM_THREADS='1',
+               PYTHONPATH=os.pathsep.join([str(REPO), str(REPO / 'tests'),
+                                           os.environ.get('PYTHONPATH', '')]))
+
+
+def run_python(args, timeout=120, **kwargs) -> subprocess.CompletedProcess:
+    """Run ``python args...``; fail with its output when it fails."""
+    env = subprocess_env()
+    env.update(kwargs.pop('env', {}))
+    result = subprocess.run([sys.executable, *args], env=env, capture_output=True, text=True,
+                            timeout=timeout, cwd=kwargs.pop('cwd', str(REPO)), **kwargs)
+    assert result.returncode == 0, \
+        f'{args} failed:\n{result.stdout[-3000:]}\n{result.stderr[-6000:]}'
+    return result

@@ -54,7 +54,7 @@ from vkd_mmdet.models.distillers.roi_distillation import (
     check_roi_head,
     teacher_roi_outputs,
 )
-from vkd_mmdet.utils import build_model, load_teacher_checkpoint, resolve_model_cfg
+from vkd_mmdet.utils import build_model, load_teacher_checkpoint, resolve_model_cfg, safe_load
 
 
 def parse_args() -> argparse.Namespace:
@@ -179,7 +179,7 @@ def main() -> None:
     partial = out + '.partial'
     state = dict(sums=None, counts=torch.zeros(num_rows, dtype=torch.float64), done=0)
     if args.resume and osp.exists(partial):
-        state = torch.load(partial, map_location='cpu', weights_only=True)
+        state = safe_load(partial, map_location='cpu')
     dataset = DATASETS.build(cfg.train_dataloader.dataset)
     end = len(dataset) if args.max_images is None else min(args.max_images, len(dataset))
     loader = DataLoader(Subset(dataset, range(state['done'], end)), batch_size=args.batch_size,

@@ -22,6 +22,7 @@ from mmengine.runner import Runner
 from vkd_mmdet.utils import (
     add_common_args,
     enable_visualization,
+    install_safe_loading,
     load_teacher_checkpoint,
     parse_common_args,
     resolve_model_cfg,
@@ -62,6 +63,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 def main(argv: Optional[Sequence[str]] = None) -> dict:
     """Run the test; returns the metrics."""
     args = parse_args(argv)
+    install_safe_loading()  # vkd_mmdet's checkpoint loaders, before anything loads
     cfg = Config.fromfile(args.config)
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)

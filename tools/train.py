@@ -20,6 +20,7 @@ from vkd_mmdet.utils import (
     add_common_args,
     enable_amp,
     enable_auto_scale_lr,
+    install_safe_loading,
     parse_common_args,
     set_work_dir,
     setup_launcher,
@@ -47,6 +48,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 
 def main(argv: Optional[Sequence[str]] = None) -> Runner:
     args = parse_args(argv)
+    install_safe_loading()  # vkd_mmdet's checkpoint loaders, before anything loads
     cfg = Config.fromfile(args.config)
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)

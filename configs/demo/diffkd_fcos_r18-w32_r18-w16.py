@@ -1,8 +1,7 @@
 # CPU demo DiffKD on P3-P5: kd, diff and ae losses with weight 1 each (the paper), 5 DDIM steps,
 # latent 32 = 64 // 2 (the authors' autoencoder default); everything else from the VkD demo config.
-_base_ = ['./vkd_fcos_r18-w32_r18-w16.py']
+_base_ = ['../_base_/distillers/demo_fcos_r18-w32_r18-w16_pair.py']
 model = dict(distill_losses=dict(
-    _delete_=True,
     diffkd=dict(type='DiffKDLoss', in_channels=32, out_channels=64, latent_channels=32,
                 inference_steps=5, kd_weight=1.0, diff_weight=1.0, ae_weight=1.0,
                 loss_weight=1.0)))

@@ -3,5 +3,5 @@
 # authors' detectron2 setting). Class centres as for the ND config.
 _base_ = ['./nd_faster-rcnn_r18-w32_r18-w16.py']
 model = dict(distill_losses=dict(
-    kd=dict(type='LogitKDLoss', inputs='roi_logits', temperature=1.0,
+    kd=dict(type='LogitKDLoss', temperature=1.0,
             loss_weight=1.0)))

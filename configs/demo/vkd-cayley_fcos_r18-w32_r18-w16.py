@@ -1,3 +1,4 @@
 # CPU demo VkD with the Cayley map for the orthogonal projector (the paper: matrix exponential).
 _base_ = ['./vkd_fcos_r18-w32_r18-w16.py']
-model = dict(distill_losses=dict(vkd=dict(orthogonal_map='cayley')))
+model = dict(distill_losses=dict(
+    vkd=dict(projector=dict(type='OrthogonalProjector', orthogonal_map='cayley'))))

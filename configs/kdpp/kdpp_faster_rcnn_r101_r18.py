@@ -3,5 +3,5 @@
 # detectron2 setting, Faster R-CNN R101 -> R18). Class centres as for configs/nd.
 _base_ = ['../nd/nd_faster_rcnn_r101_r18.py']
 model = dict(distill_losses=dict(
-    kd=dict(type='LogitKDLoss', inputs='roi_logits', temperature=1.0,
+    kd=dict(type='LogitKDLoss', temperature=1.0,
             loss_weight=1.0)))

@@ -25,7 +25,7 @@ _base_ = [
 ]
 custom_imports = dict(imports=['vkd_mmdet.classification'], allow_failed_imports=False)
 # ConvStemDeiT is ours: no plain-mmpretrain export (no ExportStudentHook).
-custom_hooks = [dict(type='RNGStateHook'), dict(type='ProjectorDecayCheckHook')]
+custom_hooks = [dict(type='RNGStateHook')]
 
 # DeiT-III's 3-Augment (images are BGR here: the grayscale weights are PIL's luma in BGR order).
 train_pipeline = [
@@ -72,12 +72,12 @@ model = dict(
     logit_losses=dict(kd=dict(type='LogitKDLoss', temperature=1.0, loss_weight=1.0)))
 
 optim_wrapper = dict(
+    constructor='DistillOptimWrapperConstructor',  # no decay on the orthogonal projector
     optimizer=dict(lr=5e-4, weight_decay=0.05),
     paramwise_cfg=dict(
         norm_decay_mult=0.0,
         bias_decay_mult=0.0,
         custom_keys={
-            'projector.raw_weight': dict(decay_mult=0.0),
             '.cls_token': dict(decay_mult=0.0),
             '.pos_embed': dict(decay_mult=0.0),
         }))

@@ -5,8 +5,8 @@
 # feature, smooth-L1, plus KL (T = 1) on the logits. ResNet-18 alone: 69.76 (mmpretrain zoo).
 #
 # Recipe (torchvision / SRD / KD++ ImageNet recipe, mmpretrain's resnet18_8xb32_in1k schedule):
-# SGD lr 0.1 momentum 0.9 wd 1e-4 (none on the orthogonal projector's `raw_weight`: the only
-# parameter the custom key matches), 100 epochs, lr x0.1 at 30/60/90,
+# SGD lr 0.1 momentum 0.9 wd 1e-4 (none on the orthogonal projector: the optimizer constructor
+# exempts it alone), 100 epochs, lr x0.1 at 30/60/90,
 # total batch 256 (8 GPUs x 32). lr scaling: --auto-scale-lr scales lr to 0.1 * B / 256.
 _base_ = [
     'mmpretrain::_base_/datasets/imagenet_bs32.py',
@@ -14,8 +14,7 @@ _base_ = [
     'mmpretrain::_base_/default_runtime.py',
 ]
 custom_imports = dict(imports=['vkd_mmdet.classification'], allow_failed_imports=False)
-custom_hooks = [dict(type='ExportStudentHook'), dict(type='RNGStateHook'),
-                dict(type='ProjectorDecayCheckHook')]
+custom_hooks = [dict(type='ExportStudentHook'), dict(type='RNGStateHook')]
 
 model = dict(
     type='ClassifierDistiller',
@@ -27,6 +26,7 @@ model = dict(
         vkd=dict(type='VkDClsLoss', in_channels=512, out_channels=512, loss_weight=1.0)),
     logit_losses=dict(kd=dict(type='LogitKDLoss', temperature=1.0, loss_weight=1.0)))
 
-optim_wrapper = dict(paramwise_cfg=dict(custom_keys={'projector.raw_weight': dict(decay_mult=0.0)}))
+# Orthogonal projectors never take weight decay (the constructor exempts them alone).
+optim_wrapper = dict(constructor='DistillOptimWrapperConstructor')
 # A fixed seed (with RNGStateHook) makes `--resume` bit-exact.
 randomness = dict(seed=0)

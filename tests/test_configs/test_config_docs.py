@@ -9,7 +9,7 @@ import yaml
 
 ROOT = osp.join(osp.dirname(__file__), '..', '..')
 FOLDERS = sorted({osp.basename(osp.dirname(p))
-                  for p in glob.glob(osp.join(ROOT, 'configs', '*', '*.py'))})
+                  for p in glob.glob(osp.join(ROOT, 'configs', '[!_]*', '*.py'))})
 BIBTEX_KEY = re.compile(r'^@\w+\{(\w+),', re.MULTILINE)
 
 

@@ -16,8 +16,10 @@ from mmengine.config import Config
 from vkd_mmdet.models.losses import VkDLoss
 
 CONFIGS = osp.join(osp.dirname(__file__), '..', '..', 'configs')
-PAPER = dict(loss_weight=4.0, beta=1.0, orthogonal=True, orthogonal_map='matrix_exp',
-             normalize=True, eps=1e-5, ignore_padding=True, sync_stats=False)
+ORTHOGONAL = dict(type='OrthogonalProjector', orthogonal_map='matrix_exp')
+LINEAR = dict(type='LinearAdapter', bias=False)
+PAPER = dict(loss_weight=4.0, beta=1.0, projector=ORTHOGONAL, normalize=True, eps=1e-5,
+             ignore_padding=True, sync_stats=False)
 EXPECTED = {
     'vkd/faster_rcnn_r101_r18.py': PAPER,
     'vkd/retinanet_r101_r18.py': PAPER,
@@ -29,12 +31,14 @@ EXPECTED = {
     'demo/vkd_fcos_r18-w32_r18-w16.py': PAPER,
     'demo/vkd_faster-rcnn_r18-w32_r18-w16.py': PAPER,
     # the leaderboard's ablations: one component changed each
-    'demo/vkd-linear_fcos_r18-w32_r18-w16.py': dict(PAPER, orthogonal=False),
+    'demo/vkd-linear_fcos_r18-w32_r18-w16.py': dict(PAPER, projector=LINEAR),
     'demo/vkd-nonorm_fcos_r18-w32_r18-w16.py': dict(PAPER, normalize=False),
-    'demo/vkd-linear-nonorm_fcos_r18-w32_r18-w16.py': dict(PAPER, orthogonal=False,
+    'demo/vkd-linear-nonorm_fcos_r18-w32_r18-w16.py': dict(PAPER, projector=LINEAR,
                                                            normalize=False),
-    'demo/vkd-cayley_fcos_r18-w32_r18-w16.py': dict(PAPER, orthogonal_map='cayley'),
-    'demo/vkd-householder_fcos_r18-w32_r18-w16.py': dict(PAPER, orthogonal_map='householder'),
+    'demo/vkd-cayley_fcos_r18-w32_r18-w16.py': dict(
+        PAPER, projector=dict(ORTHOGONAL, orthogonal_map='cayley')),
+    'demo/vkd-householder_fcos_r18-w32_r18-w16.py': dict(
+        PAPER, projector=dict(ORTHOGONAL, orthogonal_map='householder')),
 }
 DEFAULTS = {name: p.default for name, p in inspect.signature(VkDLoss).parameters.items()
             if p.default is not inspect.Parameter.empty}
@@ -47,7 +51,7 @@ def _vkd_entries(path: str) -> dict:
 
 def _with_vkd() -> list:
     """Every shipped detection config whose distiller has a VkDLoss entry (inherited too)."""
-    paths = sorted(glob.glob(osp.join(CONFIGS, '*', '*.py')))
+    paths = sorted(glob.glob(osp.join(CONFIGS, '[!_]*', '*.py')))
     return [osp.relpath(p, CONFIGS) for p in paths
             if 'vkd_cls' not in p and _vkd_entries(p)]
 
@@ -62,6 +66,10 @@ def test_vkd_settings(config):
     assert list(entries) == ['vkd'], config
     entry = entries['vkd']
     effective = {key: entry.get(key, DEFAULTS[key]) for key in EXPECTED[config]}
-    assert effective == EXPECTED[config]
+    # the projector's own defaults count too (OrthogonalProjector's map is matrix_exp)
+    projector = dict(effective['projector'])
+    if projector['type'] == 'OrthogonalProjector':
+        projector.setdefault('orthogonal_map', 'matrix_exp')
+    assert dict(effective, projector=projector) == EXPECTED[config]
     # every level the two necks share: no level or stride subset
     assert 'levels' not in entry and 'strides' not in entry

@@ -1,29 +1,42 @@
-"""tools/bench_methods.py shortened: both proxies, a few rows, 1 seed, tiny images and runs."""
+"""The leaderboard (vkd_mmdet.benchmarks, tools/bench_methods.py) shortened: both proxies, a few
+rows, 1 seed, tiny images and runs."""
 import json
 import os.path as osp
-import sys
 
 import pytest
+from tool_scripts import TOOLS, run_python
+
+from vkd_mmdet.benchmarks import (
+    GRAD_NORM_HOOK,
+    ND_CONFIG,
+    PROXIES,
+    ROWS,
+    make_tune_split,
+    methods_table,
+    read_per_seed_csv,
+    weight_options,
+)
+from vkd_mmdet.benchmarks.methods_page import TUNED_BEGIN, TUNED_END, write_page
+from vkd_mmdet.benchmarks.methods_report import sweep_table
+from vkd_mmdet.testing import make_synthetic_coco
+
+from .tiny_pipelines import TINY_PIPELINES
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-sys.path.insert(0, osp.join(REPO, 'tools'))
-import bench_methods  # noqa: E402
-
-from .tiny_pipelines import TINY_PIPELINES  # noqa: E402
 
 DEMO = osp.join(REPO, 'configs', 'demo')
 # Every prediction is kept so that COCO evaluation has results after a few iterations.
 KEEP = {'fcos': 'dict(score_thr=0.0, max_per_img=20)',
         'faster-rcnn': 'dict(rcnn=dict(score_thr=0.0, max_per_img=20))'}
-ROWS = ('student', 'vkd', 'nd')
+TESTED = ('student', 'vkd', 'nd')
 
 
 def _tiny_configs(config_dir):
     """The shipped demo configs of the tested rows, each inherited at 64 px, batch 2."""
-    names = {bench_methods.ND_CONFIG}
-    for proxy in bench_methods.PROXIES.values():
+    names = {ND_CONFIG}
+    for proxy in PROXIES.values():
         names |= {proxy.teacher, proxy.student}
-    names |= {r.config for r in bench_methods.ROWS if r.key in ROWS}
+    names |= {r.config for r in ROWS if r.key in TESTED}
     for name in names:
         keep = KEEP['fcos' if 'fcos' in name else 'faster-rcnn']
         model = (f'model = dict(test_cfg={keep})' if name.startswith(('teacher', 'student'))
@@ -39,13 +52,21 @@ def _argv(tmp, *extra):
             '--teacher-iters', '2', '--student-iters', '2', '--seeds', '0', '--jobs', '2', *extra]
 
 
+def _bench(tmp, argv, table='methods'):
+    """``tools/bench_methods.py argv`` in a subprocess (end to end, as ``make bench-methods``
+    runs it): its stdout and the results it wrote for ``table``."""
+    out = run_python([str(TOOLS / 'bench_methods.py'), *argv], timeout=900).stdout
+    with open(tmp / 'work' / 'val' / f'{table}.json') as f:
+        return out, json.load(f)
+
+
 @pytest.fixture(scope='module')
 def bench_run(tmp_path_factory):
     tmp = tmp_path_factory.mktemp('bench')
     (tmp / 'configs').mkdir()
     _tiny_configs(tmp / 'configs')
-    argv = _argv(tmp, '--rows', *ROWS, '--markdown', str(tmp / 'docs' / 'methods.md'))
-    return tmp, argv, bench_methods.main(argv)
+    argv = _argv(tmp, '--rows', *TESTED, '--markdown', str(tmp / 'docs' / 'methods.md'))
+    return tmp, argv, _bench(tmp, argv)[1]
 
 
 def test_every_row_of_both_proxies_is_trained_and_tabled(bench_run):
@@ -56,17 +77,32 @@ def test_every_row_of_both_proxies_is_trained_and_tabled(bench_run):
     page = (tmp / 'docs' / 'methods.md').read_text()
     for (proxy, key), run in runs.items():
         student, teacher = runs[(proxy, 'student')], results['teachers'][proxy]
-        label = next(r.label for r in bench_methods.ROWS if (r.proxy, r.key) == (proxy, key))
+        label = next(r.label for r in ROWS if (r.proxy, r.key) == (proxy, key))
         line = next(x for x in page.splitlines()
                     if x.startswith(f'| {label} |') and proxy.split('-')[0] in x.lower())
         cells = [c.strip() for c in line.split('|')[1:-1]]
         assert cells[3:5] == [f'{100 * run["AP"]:.1f}', f'{100 * run["AP50"]:.1f}']
-        assert cells[7] == f'{run["train_time"] / student["train_time"]:.2f}x'
+        assert cells[9] == f'{run["train_time"] / student["train_time"]:.2f}x'
+        assert cells[6:8] == ['-', '-']  # one seed: no interval, no rank
         if key != 'student':
             gain = run['AP'] - student['AP']
             assert cells[5] == f'{100 * gain:+.1f}'
             gap = teacher['AP'] - student['AP']
-            assert cells[6] == (f'{100 * gain / gap:.0f} %' if gap > 0 else 'n/a')
+            assert cells[8] == (f'{100 * gain / gap:.0f} %' if gap > 0 else 'n/a')
+        versus = run['AP'] - runs[(proxy, 'vkd')]['AP']
+        assert cells[10:] == (['-', '-'] if key in ('student', 'vkd') else
+                              [f'{100 * versus:+.1f}', '-'])
+
+
+def test_per_seed_file_beside_the_page_recomputes_its_table(bench_run):
+    tmp, _, results = bench_run
+    records, teachers = read_per_seed_csv(str(tmp / 'docs' / 'methods_per_seed.csv'))
+    assert [(tuple(r['row']), r['seed'], r['AP']) for r in results['runs']] == \
+        [(r['row'], r['seed'], r['AP']) for r in records]
+    rows = [r for r in ROWS if r.key in TESTED]
+    page = (tmp / 'docs' / 'methods.md').read_text()
+    assert methods_table(rows, records, teachers, PROXIES, {}) in page
+    assert '[methods_per_seed.csv](methods_per_seed.csv)' in page
 
 
 def test_nd_row_uses_centres_written_by_compute_class_centers(bench_run):
@@ -79,19 +115,19 @@ def test_nd_row_uses_centres_written_by_compute_class_centers(bench_run):
     assert saved['centers'].shape == (6, 256) and saved['counts'][:5].sum() > 0
 
 
-def test_reuse_runs_trains_nothing_twice(bench_run, capsys):
+def test_reuse_runs_trains_nothing_twice(bench_run):
     tmp, argv, results = bench_run
     record = osp.join(tmp, 'work', 'val', 'fcos', 'vkd_s0', 'record.json')
     before = osp.getmtime(record)
-    again = bench_methods.main(argv + ['--reuse-runs'])
+    out, again = _bench(tmp, argv + ['--reuse-runs'])
     assert osp.getmtime(record) == before
-    assert '5 of 5 runs reused, 0 to train' in capsys.readouterr().out
+    assert '5 of 5 runs reused, 0 to train' in out
     assert [r['AP'] for r in again['runs']] == [r['AP'] for r in results['runs']]
 
 
 def test_tune_split_holds_out_training_images_and_leaves_val_alone(tmp_path):
-    bench_methods.run_demo.make_synthetic_coco(str(tmp_path), num_train=10, num_val=3)
-    bench_methods.make_tune_split(str(tmp_path), 0.3)
+    make_synthetic_coco(str(tmp_path), num_train=10, num_val=3)
+    make_tune_split(str(tmp_path), 0.3)
     ann = tmp_path / 'annotations'
     load = lambda name: json.loads((ann / f'instances_{name}.json').read_text())  # noqa: E731
     train, tune_train, tune_val = load('train'), load('tune-train'), load('tune-val')
@@ -103,22 +139,21 @@ def test_tune_split_holds_out_training_images_and_leaves_val_alone(tmp_path):
     assert sum(len(p['annotations']) for p in (tune_train, tune_val)) == \
         len(train['annotations'])
     with pytest.raises(ValueError, match='--tune-fraction 0'):
-        bench_methods.make_tune_split(str(tmp_path), 0.0)
+        make_tune_split(str(tmp_path), 0.0)
 
 
 def test_weight_sweep_scales_every_stated_loss_weight():
     kdpp = osp.join(DEMO, 'kdpp_faster-rcnn_r18-w32_r18-w16.py')
-    assert bench_methods.weight_options(kdpp, 0.5) == {
+    assert weight_options(kdpp, 0.5) == {
         'model.distill_losses.nd.loss_weight': 0.75,
         'model.distill_losses.kd.loss_weight': 0.5}
-    for row in bench_methods.ROWS:  # every shipped row can be swept
+    for row in ROWS:  # every shipped row can be swept
         if row.key != 'student':
-            assert bench_methods.weight_options(osp.join(DEMO, row.config), 2.0)
+            assert weight_options(osp.join(DEMO, row.config), 2.0)
 
 
 def test_sweep_picks_the_best_tune_ap_per_row():
-    from methods_report import sweep_table
-    rows = [r for r in bench_methods.ROWS if r.proxy == 'fcos' and r.key in ('student', 'vkd',
+    rows = [r for r in ROWS if r.proxy == 'fcos' and r.key in ('student', 'vkd',
                                                                                  'pkd')]
     aps = {('student', 1.0): 0.03, ('vkd', 0.5): 0.05, ('vkd', 1.0): 0.04, ('vkd', 2.5): 0.06,
            ('pkd', 0.5): 0.07, ('pkd', 1.0): 0.07, ('pkd', 2.5): 0.01}
@@ -133,13 +168,13 @@ def test_diagnosis_runs_its_variants_and_measures_gradient_norms(tmp_path):
     (tmp_path / 'configs').mkdir()
     _tiny_configs(tmp_path / 'configs')
     argv = _argv(tmp_path, '--diagnosis', '--rows', 'vkd', 'vkd-w6', 'vkd-padstats')
-    results = bench_methods.main(argv)
+    _, results = _bench(tmp_path, argv, 'diagnosis')
     runs = {r['row'][1]: r for r in results['runs']}
     assert set(runs) == {'student', 'vkd', 'vkd-w6', 'vkd-padstats', 'vkd+grad-norms'}
     assert runs['vkd-w6']['options']['model.distill_losses.vkd.loss_weight'] == 6.0
     assert runs['vkd-padstats']['options']['model.distill_losses.vkd.ignore_padding'] is False
     measured = runs['vkd+grad-norms']
-    assert measured['options']['custom_hooks'][-1] == bench_methods.GRAD_NORM_HOOK
+    assert measured['options']['custom_hooks'][-1] == GRAD_NORM_HOOK
     # The hook leaves training alone: the measured run scores what the plain run scores.
     assert measured['AP'] == runs['vkd']['AP']
     log_dir = osp.dirname(osp.dirname(measured['scalars']))
@@ -155,20 +190,22 @@ def test_diagnosis_runs_its_variants_and_measures_gradient_norms(tmp_path):
     assert cells[3:5] == [f'{np.mean(ratio[:1]):.2f}', f'{np.mean(ratio[1:]):.2f}']
     assert cells[5:] == [f'{100 * measured["AP"]:.1f}'] * 2
     w6 = next(x for x in table.splitlines() if x.startswith("| VkD at PKD's loss scale |"))
-    # the last column: the paired AP difference to VkD of the same seed
-    assert w6.split('|')[-2].strip() == f'{100 * (runs["vkd-w6"]["AP"] - runs["vkd"]["AP"]):+.1f}'
+    # the last two columns: the paired AP difference to VkD of the same seed (one seed: no
+    # interval)
+    assert [c.strip() for c in w6.split('|')[-3:-1]] == \
+        [f'{100 * (runs["vkd-w6"]["AP"] - runs["vkd"]["AP"]):+.1f}', '-']
 
 
 def test_tuned_section_survives_the_paper_run_and_is_replaced_by_the_next_tuned_run(tmp_path):
     path = str(tmp_path / 'methods.md')
-    bench_methods.write_page(path, '# page 1\n| paper 1 |\n', section=False)
-    bench_methods.write_page(path, '## tuned 1', section=True)
-    bench_methods.write_page(path, '# page 2\n| paper 2 |\n', section=False)
+    write_page(path, '# page 1\n| paper 1 |\n', section=False)
+    write_page(path, '## tuned 1', section=True)
+    write_page(path, '# page 2\n| paper 2 |\n', section=False)
     text = (tmp_path / 'methods.md').read_text()
     assert text.startswith('# page 2\n| paper 2 |\n') and 'page 1' not in text
-    assert text.count(bench_methods.TUNED_BEGIN) == 1 and '## tuned 1' in text
-    bench_methods.write_page(path, '## tuned 2', section=True)
+    assert text.count(TUNED_BEGIN) == 1 and '## tuned 1' in text
+    write_page(path, '## tuned 2', section=True)
     text = (tmp_path / 'methods.md').read_text()
     assert '## tuned 2' in text and 'tuned 1' not in text and '| paper 2 |' in text
-    assert text.index(bench_methods.TUNED_BEGIN) < text.index('## tuned 2') < \
-        text.index(bench_methods.TUNED_END)
+    assert text.index(TUNED_BEGIN) < text.index('## tuned 2') < \
+        text.index(TUNED_END)

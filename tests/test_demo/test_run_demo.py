@@ -1,7 +1,8 @@
-"""The demo pipeline, shortened: generation -> teacher -> student, distilled -> COCO eval."""
+"""The demo pipeline (vkd_mmdet.benchmarks, tools/run_demo.py), shortened: generation -> teacher
+-> student, distilled -> COCO eval."""
+import argparse
 import json
 import os.path as osp
-import sys
 
 import pytest
 import torch
@@ -11,13 +12,20 @@ from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
 from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
-from tool_scripts import load_tool
+from tool_scripts import TOOLS, load_tool, run_python
+
+from vkd_mmdet.benchmarks import (
+    add_data_args,
+    data_kwargs,
+    read_scalars,
+    train_teacher,
+    with_data_root,
+)
+from vkd_mmdet.testing import make_synthetic_coco
+
+from .tiny_pipelines import TINY_PIPELINES
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-sys.path.insert(0, osp.join(REPO, 'tools'))
-import run_demo  # noqa: E402
-
-from .tiny_pipelines import TINY_PIPELINES  # noqa: E402
 
 DEMO = osp.join(REPO, 'configs', 'demo')
 # Every prediction is kept so that COCO evaluation has results after 3 iterations.
@@ -46,7 +54,9 @@ def demo_run(tmp_path_factory):
             '--teacher-config', cfgs['teacher'], '--student-config', cfgs['student'],
             '--distill-configs', cfgs['vkd'], '--teacher-iters', '3', '--student-iters', '3',
             '--markdown', str(tmp_path / 'docs' / 'accuracy.md')]
-    rows = run_demo.main(argv)
+    # end to end, as `make demo` runs it
+    run_python([str(TOOLS / 'run_demo.py'), *argv], timeout=600)
+    rows = json.loads((tmp_path / 'work' / 'results.json').read_text())['rows']
     return tmp_path, argv, rows, cfgs
 
 
@@ -72,7 +82,7 @@ def test_reported_ap_is_what_mmdet_test_gives_for_the_saved_checkpoint(demo_run)
     tmp_path, _, rows, cfgs = demo_run
     work = tmp_path / 'work' / 'student_s0'
     cfg = Config.fromfile(cfgs['student'])
-    cfg.merge_from_dict(run_demo._with_data_root(None, str(tmp_path / 'data') + '/'))
+    cfg.merge_from_dict(with_data_root(None, str(tmp_path / 'data') + '/'))
     cfg.work_dir = str(tmp_path / 'retest')
     cfg.load_from = (work / 'last_checkpoint').read_text().strip()
     cfg.experiment_name = 'retest'
@@ -87,8 +97,8 @@ def test_distilled_run_logs_vkd_per_level_in_mmengine_scalars(demo_run):
     tmp_path, _, _, _ = demo_run
     student = json.loads((tmp_path / 'work' / 'student_s0' / 'record.json').read_text())
     distilled = json.loads((tmp_path / 'work' / 'student+vkd_s0' / 'record.json').read_text())
-    student_log, _ = run_demo.read_scalars(student['scalars'])
-    distilled_log, _ = run_demo.read_scalars(distilled['scalars'])
+    student_log, _ = read_scalars(student['scalars'])
+    distilled_log, _ = read_scalars(distilled['scalars'])
     assert not any('vkd' in key for entry in student_log for key in entry)
     # 3 iterations: the logging interval shrinks to 3, one window of every loss
     assert len(distilled_log) == 1 and distilled_log[0]['step'] == 3
@@ -109,10 +119,12 @@ def test_teacher_checkpoint_is_a_plain_state_dict_and_is_reused(demo_run):
     teacher = MODELS.build(Config.fromfile(cfgs['teacher']).model)
     teacher.load_state_dict(state, strict=True)
     mtime = osp.getmtime(ckpt)
-    args = run_demo.parse_args(argv)
-    options = run_demo._with_data_root(None, args.data_root.rstrip('/') + '/')
-    record = run_demo.train_teacher(args.teacher_config, str(tmp_path / 'work' / 'teacher'),
-                                    args.teacher_iters, run_demo._data_kwargs(args), options)
+    # what the demo's --teacher-iters 3 and data options made
+    options = with_data_root(None, str(tmp_path / 'data') + '/')
+    data = dict(num_train=6, num_val=4, image_size=[48, 64], max_objects=4,
+                object_size=[0.25, 0.6])
+    record = train_teacher(cfgs['teacher'], str(tmp_path / 'work' / 'teacher'), 3, data,
+                           options)
     assert record['checkpoint'] == str(ckpt)
     assert osp.getmtime(ckpt) == mtime
 
@@ -155,10 +167,12 @@ def test_vis_features_on_the_distilled_demo_student(demo_run, tmp_path):
 
 
 def test_data_options_reach_the_generator_and_the_teacher_cache_key(tmp_path):
-    args = run_demo.parse_args(['--num-train', '4', '--num-val', '2', '--image-size', '64', '80',
-                                '--max-objects', '2', '--object-size', '0.3', '0.4'])
-    kwargs = run_demo._data_kwargs(args)
-    run_demo.make_synthetic_coco(str(tmp_path), **kwargs)
+    parser = argparse.ArgumentParser()
+    add_data_args(parser)
+    args = parser.parse_args(['--num-train', '4', '--num-val', '2', '--image-size', '64', '80',
+                              '--max-objects', '2', '--object-size', '0.3', '0.4'])
+    kwargs = data_kwargs(args)
+    make_synthetic_coco(str(tmp_path), **kwargs)
     coco = json.loads((tmp_path / 'annotations' / 'instances_train.json').read_text())
     per_image = {}
     for ann in coco['annotations']:
@@ -168,5 +182,5 @@ def test_data_options_reach_the_generator_and_the_teacher_cache_key(tmp_path):
         image = coco['images'][ann['image_id'] - 1]
         # visible boxes never exceed the drawn extent (a rotated shape: up to sqrt(2) x it)
         assert max(ann['bbox'][2:]) <= 1.5 * 0.4 * min(image['height'], image['width']) + 2
-    other = run_demo._data_kwargs(run_demo.parse_args(['--max-objects', '3']))
-    assert other != run_demo._data_kwargs(run_demo.parse_args([]))
+    other = data_kwargs(parser.parse_args(['--max-objects', '3']))
+    assert other != data_kwargs(parser.parse_args([]))

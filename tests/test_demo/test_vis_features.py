@@ -39,11 +39,12 @@ def test_cosine_similarity_and_standardise():
     torch.testing.assert_close(s.flatten(1).std(1), torch.ones(8), atol=1e-4, rtol=0)
 
 
-def test_student_map_is_the_projector_or_else_the_adapter():
+def test_student_map_is_the_projector_into_the_teacher_channels():
     from vkd_mmdet.models.losses import DiffKDLoss, SRDLoss, VkDLoss
-    vkd, linear, srd = VkDLoss(4, 6), VkDLoss(4, 6, orthogonal=False), SRDLoss(4, 6)
+    vkd, srd = VkDLoss(4, 6), SRDLoss(4, 6)
+    linear = VkDLoss(4, 6, projector=dict(type='LinearAdapter', bias=False))
     assert vis_features.student_map(vkd) is vkd.projector
-    assert vis_features.student_map(linear) is linear.adapter
-    assert vis_features.student_map(srd) is srd.adapter
-    # DiffKD's student_adapter maps into its latent space, not the teacher's channels.
+    assert vis_features.student_map(linear) is linear.projector
+    assert vis_features.student_map(srd) is srd.projector
+    # DiffKD's latent_projector maps into its latent space, not the teacher's channels.
     assert vis_features.student_map(DiffKDLoss(4, 6)) is None

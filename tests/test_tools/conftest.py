@@ -1,13 +1,10 @@
 """A tiny RetinaNet distillation run on generated COCO data, written once per test session."""
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 from mmengine.registry import init_default_scope
-from tool_scripts import load_tool
+from tool_scripts import load_tool, run_python, subprocess_env  # noqa: F401 (re-exported)
 
 from vkd_mmdet.testing import (
     CLASSES,
@@ -65,9 +62,7 @@ test_evaluator = val_evaluator
 
 train_cfg = dict(_delete_=True, type='IterBasedTrainLoop', max_iters=4, val_interval=1000)
 param_scheduler = [dict(type='LinearLR', start_factor=0.5, by_epoch=False, begin=0, end=3)]
-optim_wrapper = dict(
-    optimizer=dict(lr=0.01),
-    paramwise_cfg=dict(custom_keys={{'projector': dict(decay_mult=0.0)}}))
+optim_wrapper = dict(constructor='DistillOptimWrapperConstructor', optimizer=dict(lr=0.01))
 default_hooks = dict(checkpoint=dict(by_epoch=False, interval=2), logger=dict(interval=1))
 log_processor = dict(by_epoch=False)
 custom_hooks = [dict(type='ExportStudentHook')]
@@ -118,25 +113,6 @@ def probe_config(tiny_run: dict, name: str, custom_hooks: str) -> str:
                     "allow_failed_imports=False)\n"
                     f"custom_hooks = {custom_hooks}\n")
     return str(path)
-
-
-def subprocess_env() -> dict:
-    """Environment of tool subprocesses: the repo and the probe hooks importable, one thread
-    per process (the CI machine has 2 cores)."""
-    return dict(os.environ, OMP_NUM_THREADS='1', MKL_NUM_THREADS='1',
-               PYTHONPATH=os.pathsep.join([str(REPO), str(REPO / 'tests'),
-                                           os.environ.get('PYTHONPATH', '')]))
-
-
-def run_python(args, timeout=120, **kwargs) -> subprocess.CompletedProcess:
-    """Run ``python args...``; fail with its output when it fails."""
-    env = subprocess_env()
-    env.update(kwargs.pop('env', {}))
-    result = subprocess.run([sys.executable, *args], env=env, capture_output=True, text=True,
-                            timeout=timeout, cwd=kwargs.pop('cwd', str(REPO)), **kwargs)
-    assert result.returncode == 0, \
-        f'{args} failed:\n{result.stdout[-3000:]}\n{result.stderr[-6000:]}'
-    return result
 
 
 def tool_main(name: str):

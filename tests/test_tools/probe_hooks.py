@@ -9,6 +9,8 @@ from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 from mmengine.registry import HOOKS
 
+from vkd_mmdet.models.projectors import OrthogonalProjector
+
 
 @HOOKS.register_module()
 class TrainProbeHook(Hook):
@@ -17,11 +19,17 @@ class TrainProbeHook(Hook):
 
     def __init__(self, out_dir: str) -> None:
         self.out_dir = out_dir
-        self.record = dict(losses=[], neck_dtypes=set(), distill_dtypes=set())
+        self.record = dict(losses=[], neck_dtypes=set(), distill_dtypes=set(), decays={})
 
     def before_train(self, runner) -> None:
         model = runner.model.module if is_model_wrapper(runner.model) else runner.model
         model.student.neck.register_forward_hook(self._record_neck)
+        orthogonal = {id(p) for m in model.modules() if isinstance(m, OrthogonalProjector)
+                      for p in m.parameters()}
+        for group in runner.optim_wrapper.optimizer.param_groups:
+            for param in group['params']:
+                kind = 'orthogonal' if id(param) in orthogonal else 'other'
+                self.record['decays'].setdefault(kind, set()).add(group['weight_decay'])
         for modules in model.distill_losses.values():
             for module in modules:
                 module.register_forward_hook(
@@ -45,6 +53,7 @@ class TrainProbeHook(Hook):
                            losses=self.record['losses'],
                            neck_dtypes=sorted(self.record['neck_dtypes']),
                            distill_dtypes=sorted(self.record['distill_dtypes']),
+                           decays={k: sorted(v) for k, v in self.record['decays'].items()},
                            backend=dist.get_backend() if dist.is_initialized() else None), f)
 
 

@@ -1,12 +1,16 @@
-"""tools/benchmark.py on a tiny distiller config: both teacher paths, their error, the ratios."""
+"""tools/benchmark.py on a tiny distiller config: both teacher paths, their error, the ratios
+with their intervals, the stop rule, the breakdown of the step."""
 import json
+import math
 import statistics
 
 import pytest
+import scipy.stats
 import torch
 from tool_scripts import load_tool
 
 from vkd_mmdet.testing import tiny_detector_cfg
+from vkd_mmdet.testing.step_breakdown import PHASES
 
 CONFIG = """
 _base_ = ['mmdet::retinanet/retinanet_r18_fpn_1x_coco.py']
@@ -19,7 +23,9 @@ model = dict(
     teacher_ckpt='https://download.openmmlab.com/never-downloaded.pth',
     distill_losses=dict(vkd=dict(type='VkDLoss', in_channels=16, out_channels=32),
                         vkd_tall=dict(type='VkDLoss', in_channels=16, out_channels=32,
-                                      orthogonal_map='cayley', levels=[0, 1])))
+                                      projector=dict(type='OrthogonalProjector',
+                                                     orthogonal_map='cayley'),
+                                      levels=[0, 1])))
 optim_wrapper = dict(paramwise_cfg=dict(custom_keys={{'projector': dict(decay_mult=0.0)}}))
 """
 
@@ -35,32 +41,56 @@ def tiny_config(tmp_path) -> str:
     return str(path)
 
 
-@pytest.mark.parametrize('precision', ['bf16', 'fp32'])
-def test_benchmark_reports_both_teacher_paths_and_the_ratios(tiny_config, tmp_path, precision):
-    out = tmp_path / 'bench' / 'result.json'
+def _run(tiny_config, out, *args):
     threads = torch.get_num_threads()
     try:
-        load_tool('benchmark.py').main([tiny_config, '--iters', '5', '--warmup', '1',
-                                        '--batch', '2', '--size', '64', '96', '--threads', '1',
-                                        '--teacher-precision', precision, '--out', str(out)])
+        load_tool('benchmark.py').main([tiny_config, '--batch', '2', '--size', '64', '96',
+                                        '--threads', '1', '--out', str(out), *args])
     finally:
         torch.set_num_threads(threads)
-    result = json.loads(out.read_text())
+    return json.loads(out.read_text())
+
+
+def _t_interval(ratios):
+    """Mean and 95 % Student-t half-width, written out (an independent computation)."""
+    n = len(ratios)
+    mean = sum(ratios) / n
+    sd = math.sqrt(sum((r - mean) ** 2 for r in ratios) / (n - 1))
+    return mean, scipy.stats.t.ppf(0.975, n - 1) * sd / math.sqrt(n)
+
+
+@pytest.mark.parametrize('precision', ['bf16', 'fp32'])
+def test_benchmark_reports_both_teacher_paths_the_ratios_and_the_breakdown(tiny_config, tmp_path,
+                                                                           precision, capsys):
+    result = _run(tiny_config, tmp_path / 'bench' / 'result.json', '--iters', '5', '--warmup',
+                  '1', '--teacher-precision', precision, '--breakdown-iters', '1')
     assert result['teacher_precision'] == precision
     variants = {'student', 'teacher', 'teacher_fast', 'distill', 'losses'}
     for key in ('median_s', 'spread_s', 'times_s', 'peak_mib'):
         assert set(result[key]) == variants
     assert all(len(times) == 5 for times in result['times_s'].values())
-    # The ratios as vkd_mmdet.testing.benchmark defines them, from the timed rounds.
-    median = {name: statistics.median(times) for name, times in result['times_s'].items()}
+    assert (result['rounds'], result['stop_reason']) == (5, 'iters')
+    # Each ratio: the mean of its per-round ratios, with a t-interval over the rounds.
+    t = result['times_s']
+    per_round = dict(
+        overhead_ratio=[c / (a + b) for a, b, c in zip(t['student'], t['teacher'], t['distill'])],
+        fast_overhead_ratio=[c / (a + b) for a, b, c in
+                             zip(t['student'], t['teacher_fast'], t['distill'])],
+        parts_ratio=[c / (a + b + d) for a, b, c, d in
+                     zip(t['student'], t['teacher_fast'], t['distill'], t['losses'])],
+        teacher_ratio=[b / a for a, b in zip(t['teacher'], t['teacher_fast'])],
+        distill_loss_share=[d / c for c, d in zip(t['distill'], t['losses'])])
+    assert set(result['ratios']) == set(per_round)
+    for name, ratios in per_round.items():
+        mean, half = _t_interval(ratios)
+        assert result[name] == pytest.approx(mean)
+        got = result['ratios'][name]
+        assert (got['mean'], got['half_width'], got['low'], got['high']) == pytest.approx(
+            (mean, half, mean - half, mean + half)), name
     peak = result['peak_mib']
-    expected = dict(
-        overhead_ratio=median['distill'] / (median['student'] + median['teacher']),
-        fast_overhead_ratio=median['distill'] / (median['student'] + median['teacher_fast']),
-        teacher_ratio=median['teacher_fast'] / median['teacher'],
-        distill_loss_share=median['losses'] / median['distill'],
-        memory_ratio=peak['distill'] / max(peak['student'] + peak['teacher'], 1e-9))
-    assert {key: result[key] for key in expected} == pytest.approx(expected)
+    assert result['memory_ratio'] == pytest.approx(
+        peak['distill'] / max(peak['student'] + peak['teacher'], 1e-9))
+    median = {name: statistics.median(times) for name, times in t.items()}
     # The distillation step runs the losses' forward and backward and a student step besides.
     assert median['distill'] > median['losses']
     # The fast teacher's features against the plain fp32 ones: bf16 rounding (~3 significant
@@ -72,5 +102,39 @@ def test_benchmark_reports_both_teacher_paths_and_the_ratios(tiny_config, tmp_pa
     # 5 levels of `vkd` + 2 of `vkd_tall`: one weight map per projector and step.
     assert result['num_projectors'] == 7
     assert result['projector_maps_per_step'] == 7
+    breakdown = result['breakdown']
+    assert breakdown['projector_maps_per_step'] == 7
+    assert set(breakdown['mean_s']) == set(PHASES)
+    assert all(value >= 0 for value in breakdown['mean_s'].values())
+    assert breakdown['step_s'] == pytest.approx(sum(breakdown['mean_s'].values()))
+    for phase in ('teacher_forward', 'student_forward', 'projector_maps', 'distill_losses',
+                  'projector_maps_backward', 'distill_losses_backward', 'backward',
+                  'optimizer_step'):
+        assert breakdown['mean_s'][phase] > 0, phase
     assert result['markdown_row'].startswith('| tiny_vkd.py |')
-    assert f"| {precision} |" in result['markdown_row']
+    assert f"| {precision} | 5 (iters) |" in result['markdown_row']
+    printed = capsys.readouterr().out
+    assert result['markdown_row'] in printed
+    assert f'| tiny_vkd.py {precision} ms (share) |' in printed
+
+
+def test_benchmark_stops_at_the_time_limit_and_says_so(tiny_config, tmp_path, capsys):
+    out = tmp_path / 'result.json'
+    # A target no machine reaches and a budget of a millisecond: the two rounds an interval
+    # needs, then the limit.
+    result = _run(tiny_config, out, '--iters', '3', '--warmup', '0', '--target-ci', '1e-9',
+                  '--time-limit', '0.001', '--breakdown-iters', '0')
+    assert (result['rounds'], result['stop_reason']) == (2, 'time_limit')
+    assert result['target_reached'] is False and result['breakdown'] is None
+    assert all(len(times) == 2 for times in result['times_s'].values())
+    printed = capsys.readouterr().out
+    assert 'not reached: stopped by time_limit after 2 rounds' in printed
+    assert '| 2 (time_limit) |' in result['markdown_row']
+    # The saved result prints again as a table row without measuring anything.
+    load_tool('benchmark.py').main(['--tables', str(out)])
+    assert result['markdown_row'] in capsys.readouterr().out
+
+
+def test_benchmark_needs_a_config_or_tables():
+    with pytest.raises(SystemExit):
+        load_tool('benchmark.py').parse_args([])

@@ -33,6 +33,8 @@ def test_dist_train_sh_trains_two_cpu_ranks(tiny_run, tmp_path):
     for rank, record in enumerate(ranks):
         assert (record['rank'], record['world_size'], record['iter']) == (rank, 2, 2)
         assert record['backend'] == 'gloo'
+        # the config's optimizer constructor, on every rank: no decay on the projectors alone
+        assert record['decays'] == {'orthogonal': [0.0], 'other': [0.0001]}
         assert len(record['losses']) == 2
         assert all(math.isfinite(v) for losses in record['losses'] for v in losses.values())
     # Each rank saw its own data shard, and DDP kept the students identical.
@@ -42,7 +44,8 @@ def test_dist_train_sh_trains_two_cpu_ranks(tiny_run, tmp_path):
 
 
 def test_mmdet_own_train_py_trains_our_config(tiny_run, tmp_path):
-    """custom_imports is all mmdet's tools/train.py needs (the export hook runs there too)."""
+    """custom_imports is all mmdet's tools/train.py needs (the export hook runs there too); the
+    safe loading is installed when the distiller is built, and says so once in the run's log."""
     mmdet_train = os.path.join(os.path.dirname(mmdet.__file__), '.mim', 'tools', 'train.py')
     work_dir = tmp_path / 'work'
     run_python([mmdet_train, tiny_run['config'], '--work-dir', str(work_dir),
@@ -53,6 +56,8 @@ def test_mmdet_own_train_py_trains_our_config(tiny_run, tmp_path):
     losses = [entry for entry in map(json.loads, log) if 'loss' in entry]
     assert [entry['iter'] for entry in losses] == [1, 2]
     assert all(math.isfinite(entry['loss_vkd_p3']) for entry in losses)
+    run_log = next(work_dir.glob('*/*.log')).read_text()
+    assert run_log.count('vkd_mmdet: safe checkpoint loading is active') == 1
 
 
 def test_amp_on_cpu_runs_bf16_forward_and_fp32_distillation(tiny_run, tmp_path):
@@ -70,12 +75,13 @@ def test_amp_on_cpu_runs_bf16_forward_and_fp32_distillation(tiny_run, tmp_path):
 
 
 def test_dist_train_refuses_a_decayed_projector_on_both_ranks(tiny_run, tmp_path):
-    """MMDistributedDataParallel bypasses the distiller's train_step: ProjectorDecayCheckHook
-    refuses the optimizer before the first iteration on each of 2 gloo ranks."""
+    """MMDistributedDataParallel bypasses the distiller's train_step: the distiller's guard (a
+    torch optimizer step pre-hook, no config key) refuses an optimizer built without the
+    constructor at its first step, on each of 2 gloo ranks."""
     config = tmp_path / 'decayed_projector.py'
     config.write_text(f"_base_ = ['{tiny_run['config']}']\n"
-                      "custom_hooks = [dict(type='ProjectorDecayCheckHook')]\n"
-                      "optim_wrapper = dict(paramwise_cfg=dict(_delete_=True))  # decays all\n")
+                      "optim_wrapper = dict(_delete_=True, type='OptimWrapper', optimizer=dict("
+                      "type='SGD', lr=0.01, momentum=0.9, weight_decay=0.0001))  # decays all\n")
     work_dir = tmp_path / 'work'
     env = dict(subprocess_env(), PYTHON=sys.executable, PORT=str(_free_port()))
     result = subprocess.run(
@@ -91,5 +97,5 @@ def test_dist_train_refuses_a_decayed_projector_on_both_ranks(tiny_run, tmp_path
     assert output.count(message) == 2, output[-6000:]
     refusals = [line[line.index(message):] for line in output.splitlines() if message in line]
     for refusal in refusals:
-        assert 'weight_decay=0.0001' in refusal and "'projector.raw_weight'" in refusal
+        assert 'weight_decay=0.0001' in refusal and 'DistillOptimWrapperConstructor' in refusal
     assert not list(work_dir.glob('*.pth'))  # no iteration ran

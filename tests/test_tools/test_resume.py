@@ -17,6 +17,7 @@ from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
 from mmengine.runner.checkpoint import find_latest_checkpoint
 
+from vkd_mmdet.testing import save_random_checkpoint
 from vkd_mmdet.utils import CheckpointMismatchError, find_resumable_checkpoint
 
 from .conftest import (
@@ -103,7 +104,7 @@ def test_resume_refuses_another_methods_checkpoint(tiny_run, tmp_path):
                             '--cfg-options', NO_EXPORT, *NO_VAL])
     message = str(error.value)
     assert message.startswith(os.path.join(work_dir, 'iter_2.pth'))
-    assert re.search(r'missing keys \d+ \(first: distill_losses\.fitnet\.0\.adapter\.', message)
+    assert re.search(r'missing keys \d+ \(first: distill_losses\.fitnet\.0\.projector\.', message)
     assert re.search(r'unexpected keys \d+ \(first: distill_losses\.vkd\.0\.projector\.', message)
     assert 'model.load_strict=False' in message
 
@@ -135,3 +136,40 @@ def test_plain_mmdet_model_keeps_mmengines_non_strict_load(tiny_run, tmp_path):
     before = {k: v.clone() for k, v in detector.state_dict().items()}
     _load_like_the_runner(detector, os.path.join(work_dir, 'iter_2.pth'))
     assert all(torch.equal(v, before[k]) for k, v in detector.state_dict().items())
+
+
+def test_mgd_run_with_inherit_resumes_bit_exact(tiny_run, tmp_path, one_thread):
+    """MGD draws its masks from the distiller's checkpointed generator, and its student inherits
+    the teacher's neck and head in init_weights: a run stopped after iteration 2 and resumed ends
+    with exactly the student of an uninterrupted 4-iteration run (the resume loads over the
+    inherited weights; the masks continue where they stopped)."""
+    # A teacher of the student's own architecture, so that the student can inherit from it.
+    teacher_ckpt = save_random_checkpoint(tiny_run['student'], str(tmp_path / 'teacher.pth'),
+                                          seed=3)
+    config = tmp_path / 'tiny_mgd_retinanet.py'
+    config.write_text(
+        f"_base_ = ['{tiny_run['config']}']\n"
+        f"model = dict(teacher=dict(_delete_=True, **{tiny_run['student']!r}),\n"
+        f"             teacher_ckpt='{teacher_ckpt}', inherit=('neck', 'bbox_head'),\n"
+        "             distill_losses=dict(_delete_=True, mgd=dict(\n"
+        "                 type='MGDLoss', in_channels=16, out_channels=16)))\n")
+    full, part = tmp_path / 'full', tmp_path / 'part'
+    tool_main('train')([str(config), '--work-dir', str(full), '--cfg-options', NO_EXPORT,
+                        *NO_VAL])
+    tool_main('train')([str(config), '--work-dir', str(part), '--cfg-options', NO_EXPORT,
+                        *NO_VAL, 'train_cfg.max_iters=2'])
+    runner = tool_main('train')([str(config), '--work-dir', str(part), '--resume',
+                                 '--cfg-options', NO_EXPORT, *NO_VAL])
+    assert runner.iter == 4
+    at_resume = torch.load(part / 'iter_2.pth', map_location='cpu', weights_only=False)
+    assert 'distill_generator._extra_state' in at_resume['state_dict']
+    resumed, uninterrupted = (torch.load(path / 'iter_4.pth', map_location='cpu',
+                                         weights_only=False)['state_dict']
+                              for path in (part, full))
+    assert_resumed_like_uninterrupted(student_state(str(part / 'iter_4.pth')),
+                                      student_state(str(full / 'iter_4.pth')),
+                                      student_state(str(part / 'iter_2.pth')))
+    # bit-exact: the student, the generation blocks and the generator's state
+    assert resumed.keys() == uninterrupted.keys()
+    for key, value in uninterrupted.items():
+        assert torch.equal(resumed[key], value), key

@@ -1,6 +1,7 @@
-"""Safe checkpoint loading (vkd_mmdet.utils.checkpoint): every mmengine scheme, teachers,
-``init_cfg`` and ``load_from`` read through the safe loader; the Runner's own local checkpoints
-stay loadable for ``resume``. URLs are served from a local ``http.server`` on 127.0.0.1.
+"""Safe checkpoint loading (vkd_mmdet.utils.checkpoint, installed by .safe_loading): every
+mmengine scheme, teachers, ``init_cfg`` and ``load_from`` read through the safe loader; the
+Runner's own local checkpoints stay loadable for ``resume``. URLs are served from a local
+``http.server`` on 127.0.0.1.
 """
 import copy
 import functools
@@ -21,11 +22,18 @@ from mmengine.runner import checkpoint as mmengine_checkpoint
 from mmengine.runner.checkpoint import CheckpointLoader
 from torch.utils.data import Dataset
 
-import vkd_mmdet  # noqa: F401  (installs the safe loading)
+from vkd_mmdet import install_safe_loading
 from vkd_mmdet.testing import tiny_detector_cfg
 from vkd_mmdet.utils import UnsafeCheckpointError, checkpoint, trusted_checkpoints
 
 RETINANET = 'retinanet/retinanet_r50_fpn_1x_coco.py'
+
+
+@pytest.fixture(autouse=True, scope='module')
+def _safe_loading():
+    """The documented point, explicitly: the tests below also call mmengine's loaders and the
+    Runner without building a distiller first (test_safe_loading.py tests the point itself)."""
+    assert install_safe_loading()
 
 
 class _Points(Dataset):

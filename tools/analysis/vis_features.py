@@ -72,12 +72,11 @@ def cosine_similarity(projected: Tensor, teacher: Tensor) -> float:
 
 
 def student_map(loss: torch.nn.Module) -> Optional[torch.nn.Module]:
-    """The loss's map of the student into the teacher's channels, or None: VkD's orthogonal
-    ``projector``, else a free ``adapter`` (SRD, FitNet, CWD, PKD, VkD's linear ablation)."""
-    for name in ('projector', 'adapter'):
-        if isinstance(getattr(loss, name, None), torch.nn.Module):
-            return getattr(loss, name)
-    return None
+    """The loss's map of the student into the teacher's channels (``.projector``: VkD's
+    orthogonal one, a free ``LinearAdapter`` of SRD, FitNet, VkD's linear ablation, ...), or
+    None."""
+    projector = getattr(loss, 'projector', None)
+    return projector if isinstance(projector, torch.nn.Module) else None
 
 
 def main(argv: Optional[Sequence[str]] = None) -> List[float]:
@@ -98,7 +97,7 @@ def main(argv: Optional[Sequence[str]] = None) -> List[float]:
     student_maps = [student_map(m) for m in modules]
     if any(m is None for m in student_maps):
         raise ValueError(f'distill_losses.{name} ({type(modules[0]).__name__}) has no '
-                         '`projector` or `adapter`; expected a loss that maps the student into '
+                         '`projector`; expected a loss that maps the student into '
                          "the teacher's channels, such as VkDLoss")
 
     pipeline = [t for t in cfg.test_dataloader.dataset.pipeline

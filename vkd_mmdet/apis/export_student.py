@@ -18,6 +18,7 @@ from mmengine.runner.checkpoint import CheckpointLoader
 
 from ..utils.checkpoint import trusted_if_local
 from ..utils.model_cfg import resolve_model_cfg
+from ..utils.safe_loading import install_safe_loading
 
 STUDENT_PREFIX = 'student.'
 _PLUGIN = 'vkd_mmdet'
@@ -158,6 +159,7 @@ def export_student(config: Union[str, Config],
         name = f'{stem}_student'
     student_cfg = student_config(cfg)
     # A local training checkpoint is the user's own (as for --resume); an URL keeps the safe loader.
+    install_safe_loading()
     with trusted_if_local(checkpoint):
         loaded = CheckpointLoader.load_checkpoint(checkpoint, map_location='cpu')
     os.makedirs(out_dir, exist_ok=True)

@@ -16,11 +16,17 @@ batch in one process:
 - (d) ``losses``: the distillation losses alone, ``distill_loss`` forward + backward on one
   step's neck features (projectors + normalisation + losses of every level).
 
-Ratios: ``overhead_ratio = (c) / ((a) + (b))`` (below 1: distillation costs less than a student
-step plus a plain teacher forward), ``fast_overhead_ratio = (c) / ((a) + (b'))``,
-``teacher_ratio = (b') / (b)``, ``distill_loss_share = (d) / (c)``,
-``memory_ratio = peak (c) / (peak (a) + peak (b))``; ``teacher_rel_error`` is the largest
-relative L2 error of the fast teacher's features against the plain ones.
+Ratios (:data:`RATIOS`), each the mean of its per-round ratios with a paired Student-t
+confidence interval (:func:`~vkd_mmdet.utils.benchmark.paired_ratio_interval`):
+``overhead_ratio = (c) / ((a) + (b))`` (below 1: distillation costs less than a student step plus
+a plain teacher forward), ``fast_overhead_ratio = (c) / ((a) + (b'))``,
+``parts_ratio = (c) / ((a) + (b') + (d))`` (above 1: the step costs more than its parts),
+``teacher_ratio = (b') / (b)``, ``distill_loss_share = (d) / (c)``. With ``target_ci`` the rounds
+go on until every interval is that narrow or ``time_limit_s`` runs out
+(:class:`~vkd_mmdet.utils.benchmark.StopRule`). ``memory_ratio = peak (c) / (peak (a) +
+peak (b))``; ``teacher_rel_error`` is the largest relative L2 error of the fast teacher's
+features against the plain ones. ``breakdown``: where (c) goes
+(:func:`~vkd_mmdet.testing.step_breakdown.step_breakdown`).
 """
 import contextlib
 import copy
@@ -41,12 +47,19 @@ from torch import Tensor
 
 from ..models.projectors import OrthogonalProjector
 from ..models.utils import capture_outputs
-from ..utils.benchmark import PeakMemory, interleaved_measurements
-from ..utils.checkpoint import load_teacher_checkpoint
+from ..utils.benchmark import PeakMemory, Ratio, StopRule, interleaved_measurements, round_ratios
 from ..utils.model_cfg import build_model, resolve_model_cfg
+from ..utils.teacher_checkpoint import load_teacher_checkpoint
+from .step_breakdown import step_breakdown
 from .tiny_detectors import save_random_checkpoint
 
 VARIANTS = ('student', 'teacher', 'teacher_fast', 'distill', 'losses')
+RATIOS: Dict[str, Ratio] = dict(
+    overhead_ratio=(('distill',), ('student', 'teacher')),
+    fast_overhead_ratio=(('distill',), ('student', 'teacher_fast')),
+    parts_ratio=(('distill',), ('student', 'teacher_fast', 'losses')),
+    teacher_ratio=(('teacher_fast',), ('teacher',)),
+    distill_loss_share=(('losses',), ('distill',)))
 PRETRAINED_OFF = {'model.student.backbone.init_cfg': None, 'model.teacher.backbone.init_cfg': None}
 
 
@@ -59,12 +72,18 @@ def benchmark_distiller(config: str,
                         teacher_precision: Optional[str] = None,
                         seed: int = 0,
                         cfg_options: Optional[dict] = None,
-                        verbose: bool = True) -> dict:
+                        verbose: bool = True,
+                        target_ci: Optional[float] = None,
+                        time_limit_s: float = 3600.0,
+                        max_iters: int = 200,
+                        confidence: float = 0.95,
+                        breakdown_iters: int = 3) -> dict:
     """Measure the variants above on ``batch`` random images of ``size`` (H, W).
 
     Args:
         config (str): a config whose ``model`` is a ``DetectionDistiller``.
-        iters (int): timed rounds (each runs every variant once). Defaults to 10.
+        iters (int): timed rounds (each runs every variant once); with ``target_ci``, the
+            fewest. Defaults to 10.
         warmup (int): untimed rounds first. Defaults to 2.
         batch (int): images per batch. Defaults to 2.
         size (tuple[int, int]): image height and width. Defaults to (512, 512).
@@ -73,11 +92,22 @@ def benchmark_distiller(config: str,
         seed (int): seeds the weights and the batch. Defaults to 0.
         cfg_options (dict, optional): config overrides (``--cfg-options``).
         verbose (bool): print each round's times to stderr. Defaults to True.
+        target_ci (float, optional): go on with rounds until every ratio's confidence interval
+            has at most this half-width (e.g. 0.03), within ``time_limit_s``.
+        time_limit_s (float): with ``target_ci``, the rounds' wall-clock budget (warm-up
+            included). Defaults to 3600.
+        max_iters (int): with ``target_ci``, the most timed rounds. Defaults to 200.
+        confidence (float): the intervals' level. Defaults to 0.95.
+        breakdown_iters (int): distillation steps timed phase by phase after the rounds
+            (0: no breakdown). Defaults to 3.
 
     Returns:
         dict: every timing (``times_s``, ``median_s``, ``spread_s``), peak memory (``peak_mib``),
-        the ratios above, the machine and the settings (JSON-serialisable).
+        the ratios above (their interval in ``ratios``), ``rounds`` and ``stop_reason``, the
+        ``breakdown``, the machine and the settings (JSON-serialisable).
     """
+    if iters < 2:
+        raise ValueError(f'--iters {iters}: a confidence interval needs at least 2 timed rounds')
     torch.manual_seed(seed)
     device = torch.device(device)
     if device.type == 'cuda' and not torch.cuda.is_available():
@@ -106,36 +136,57 @@ def benchmark_distiller(config: str,
         steps['distill']()
     teacher_rel_error = _teacher_rel_error(model, plain_teacher, data)
 
-    results = interleaved_measurements(steps, iters, warmup, PeakMemory(device), verbose)
-    median = {name: results[name]['median_s'] for name in VARIANTS}
+    rounds = iters if target_ci is None else StopRule(
+        RATIOS, target_ci, time_limit_s, min_iters=iters, max_iters=max_iters,
+        confidence=confidence)
+    load_start = _load_average()
+    measured = interleaved_measurements(steps, rounds, warmup, PeakMemory(device), verbose)
+    results = measured['steps']
+    times = {name: results[name]['times_s'] for name in VARIANTS}
+    ratios = round_ratios(times, RATIOS, confidence)
     peak = {name: results[name]['peak_mib'] for name in VARIANTS}
+    load_end = _load_average()
+    breakdown = step_breakdown(model, distill_optim, data, breakdown_iters) \
+        if breakdown_iters else None
     return dict(
         config=config,
         device=torch.cuda.get_device_name(device) if device.type == 'cuda'
         else platform.processor() or platform.machine(),
         threads=torch.get_num_threads(),
         cpu_count=os.cpu_count(),
-        load_average=list(os.getloadavg()) if hasattr(os, 'getloadavg') else None,
+        load_average=load_end,
+        load_average_start=load_start,
         torch=torch.__version__,
         batch=batch,
         size=list(size),
         iters=iters,
+        rounds=measured['rounds'],
+        stop_reason=measured['stop_reason'],
+        target_ci=target_ci,
+        time_limit_s=time_limit_s if target_ci is not None else None,
+        rounds_elapsed_s=measured['elapsed_s'],
+        interval=f'paired Student-t, {100 * confidence:g} %, on the per-round ratios',
         optim_wrapper=type(distill_optim).__name__,
         teacher_precision=model.teacher_precision,
-        median_s=median,
+        median_s={name: results[name]['median_s'] for name in VARIANTS},
         spread_s={name: results[name]['spread_s'] for name in VARIANTS},
-        times_s={name: results[name]['times_s'] for name in VARIANTS},
+        times_s=times,
         peak_mib=peak,
         memory_kind='cuda max_memory_allocated' if device.type == 'cuda' else 'peak RSS',
-        overhead_ratio=median['distill'] / (median['student'] + median['teacher']),
-        fast_overhead_ratio=median['distill'] / (median['student'] + median['teacher_fast']),
-        teacher_ratio=median['teacher_fast'] / median['teacher'],
+        ratios=ratios,
+        **{name: interval['mean'] for name, interval in ratios.items()},
+        target_reached=None if target_ci is None else all(
+            interval['half_width'] <= target_ci for interval in ratios.values()),
         teacher_rel_error=teacher_rel_error,
-        distill_loss_share=median['losses'] / median['distill'],
         memory_ratio=peak['distill'] / max(peak['student'] + peak['teacher'], 1e-9),
         projector_maps_per_step=maps[0],
         num_projectors=sum(isinstance(m, OrthogonalProjector) for m in model.modules()),
+        breakdown=breakdown,
     )
+
+
+def _load_average() -> Optional[List[float]]:
+    return list(os.getloadavg()) if hasattr(os, 'getloadavg') else None
 
 
 def _build(cfg: Config, tmp_dir: str, seed: int,
@@ -215,25 +266,34 @@ def count_projector_maps() -> Iterator[List[int]]:
         OrthogonalProjector.weight = weight
 
 
-MARKDOWN_HEADER = ('| config | device | batch | precision | (a) student ms | '
-                   "(b) plain teacher ms | (b') fast teacher ms | (c) distill ms | "
-                   "(c)/((a)+(b)) | (c)/((a)+(b')) | "
-                   "(b')/(b) | losses/(c) | peak MiB a / b / c (c/(a+b)) | load avg |\n"
-                   '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|')
+MARKDOWN_HEADER = ('| config | device | batch | precision | rounds (stop) | (a) student ms | '
+                   "(b) plain teacher ms | (b') fast teacher ms | (c) distill ms | (d) losses ms | "
+                   "(c)/((a)+(b)) | (c)/((a)+(b')) | (c)/((a)+(b')+(d)) | (b')/(b) | (d)/(c) | "
+                   'peak MiB a / b / c (c/(a+b)) | load avg start / end |\n'
+                   '|---|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|')
 
 
 def markdown_row(r: dict) -> str:
-    """One row under :data:`MARKDOWN_HEADER` (medians +- half the min-max spread)."""
-    med, spread, peak = r['median_s'], r['spread_s'], r['peak_mib']
+    """One row under :data:`MARKDOWN_HEADER`: times as median ± half the min-max spread, ratios
+    as mean ± the half-width of their confidence interval (``r['interval']``)."""
+    med, spread, peak, ratios = r['median_s'], r['spread_s'], r['peak_mib'], r['ratios']
 
     def cell(name: str) -> str:
         return f'{1000 * med[name]:.0f} ± {1000 * spread[name] / 2:.0f}'
 
-    load = '' if r['load_average'] is None else f"{r['load_average'][0]:.1f}"
+    def ratio(name: str) -> str:
+        return f"{ratios[name]['mean']:.3f} ± {ratios[name]['half_width']:.3f}"
+
+    def load(values: Optional[List[float]]) -> str:
+        return '?' if values is None else f'{values[0]:.1f}'
+
     return (f"| {osp.basename(r['config'])} | {r['device']} ({r['threads']} thr) | "
             f"{r['batch']}x{r['size'][0]}x{r['size'][1]} | {r['teacher_precision']} | "
+            f"{r['rounds']} ({r['stop_reason']}) | "
             f"{cell('student')} | {cell('teacher')} | {cell('teacher_fast')} | "
-            f"{cell('distill')} | {r['overhead_ratio']:.3f} | {r['fast_overhead_ratio']:.3f} | "
-            f"{r['teacher_ratio']:.2f} | {100 * r['distill_loss_share']:.1f}% | "
+            f"{cell('distill')} | {cell('losses')} | {ratio('overhead_ratio')} | "
+            f"{ratio('fast_overhead_ratio')} | {ratio('parts_ratio')} | {ratio('teacher_ratio')} | "
+            f"{ratio('distill_loss_share')} | "
             f"{peak['student']:.0f} / {peak['teacher']:.0f} / {peak['distill']:.0f} "
-            f"({r['memory_ratio']:.2f}) | {load} |")
+            f"({r['memory_ratio']:.2f}) | {load(r['load_average_start'])} / "
+            f"{load(r['load_average'])} |")

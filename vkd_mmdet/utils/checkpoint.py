@@ -1,4 +1,4 @@
-"""Every checkpoint mmengine loads in a vkd_mmdet process runs no pickled code unless trusted.
+"""The safe checkpoint loader: no pickled code runs unless the file is trusted.
 
 ``torch.load`` unpickles: a checkpoint can carry an object whose ``__reduce__`` runs arbitrary
 code. ``weights_only=True`` (torch's restricted unpickler) refuses every global outside an
@@ -8,13 +8,15 @@ loaders go through ``torch.hub.load_state_dict_from_url``, which defaults to ``w
 on every torch version. So a teacher, an ``init_cfg`` ``Pretrained`` checkpoint or a ``load_from``
 URL ran whatever was pickled in it.
 
-What :func:`install_safe_checkpoint_loading` (called by ``import vkd_mmdet``) changes:
+This module defines the loaders; it changes nothing in mmengine. :mod:`.safe_loading` installs
+them (:data:`SAFE_SCHEMES`) into mmengine's :class:`~mmengine.runner.checkpoint.CheckpointLoader`
+at one documented point; once installed:
 
-* every scheme of mmengine's :class:`~mmengine.runner.checkpoint.CheckpointLoader` reads through
-  :func:`safe_load`: local paths, ``http(s)://`` (downloaded into torch hub's cache, as mmengine
-  does), ``torchvision://`` / ``modelzoo://`` / ``mmcls://`` (they resolve to an URL and call the
-  ``http(s)`` loader), ``open-mmlab://`` / ``openmmlab://``, ``s3://`` / ``petrel://``;
-  ``pavi://`` is refused (it can only be read by unpickling a download we cannot check);
+* every scheme reads through :func:`safe_load`: local paths, ``http(s)://`` (downloaded into torch
+  hub's cache, as mmengine does), ``torchvision://`` / ``modelzoo://`` / ``mmcls://`` (they resolve
+  to an URL and call the ``http(s)`` loader), ``open-mmlab://`` / ``openmmlab://``, ``s3://`` /
+  ``petrel://``; ``pavi://`` is refused (it can only be read by unpickling a download we cannot
+  check);
 * :func:`safe_load` is ``torch.load(weights_only=True)`` with the numpy globals that zoo and
   Runner checkpoints legitimately hold in ``meta`` allow-listed (scalars, arrays, dtypes; see
   :func:`numpy_safe_globals`), never more;
@@ -45,13 +47,13 @@ from urllib.parse import urlparse
 
 import numpy as np
 import torch
-import torch.nn as nn
 from mmengine.dist import get_dist_info
 from mmengine.fileio import get_file_backend
-from mmengine.runner import Runner
 from mmengine.runner import checkpoint as mmengine_checkpoint
-from mmengine.runner.checkpoint import CheckpointLoader, load_state_dict
 from mmengine.utils import digit_version
+
+from ..compat.mmengine import mmengine_home
+from ..compat.torch import weights_only_allowed_globals
 
 #: Environment variable: comma-separated checkpoint paths / URLs the user vouches for.
 TRUSTED_ENV = 'VKD_TRUSTED_CHECKPOINTS'
@@ -140,12 +142,12 @@ def numpy_safe_globals() -> Tuple[Tuple[Any, str], ...]:
 def _restricted_pickle_module() -> types.ModuleType:
     """A ``pickle_module`` for ``torch.load`` that resolves only allow-listed globals (torch < 2.6).
 
-    The allow-list is torch's own weights-only list (``_get_allowed_globals``: tensors, storages,
-    ``OrderedDict``, dtypes, ...) plus :func:`numpy_safe_globals`. ``torch.load`` subclasses the
+    The allow-list is torch's own weights-only list (tensors, storages, ``OrderedDict``, dtypes,
+    ...; :func:`~vkd_mmdet.compat.torch.weights_only_allowed_globals`) plus
+    :func:`numpy_safe_globals`. ``torch.load`` subclasses the
     module's ``Unpickler`` and resolves storages itself before calling ``find_class``.
     """
-    from torch import _weights_only_unpickler  # private: no public list before torch 2.6
-    allowed = dict(_weights_only_unpickler._get_allowed_globals())
+    allowed = weights_only_allowed_globals()
     allowed.update((name, obj) for obj, name in numpy_safe_globals())
     # numpy's protocol-2 pickles spell raw bytes as ``_codecs.encode(text, 'latin1')`` (torch >=
     # 2.6 allows it by default too).
@@ -245,7 +247,7 @@ def load_from_openmmlab(filename: str, map_location: Any = None) -> Any:
     url = mmengine_checkpoint.get_external_models()[name]
     if url.startswith(('http://', 'https://')):
         return load_from_http(url, map_location=map_location)
-    return load_from_local(osp.join(mmengine_checkpoint._get_mmengine_home(), url), map_location)
+    return load_from_local(osp.join(mmengine_home(), url), map_location)
 
 
 def load_from_ceph(filename: str, map_location: Any = None, backend: str = 'petrel') -> Any:
@@ -274,65 +276,3 @@ SAFE_SCHEMES: Dict[Tuple[str, ...], Callable] = {
 }
 #: Schemes whose mmengine loader only resolves a name to an URL and calls ``load_from_http``.
 URL_ALIAS_SCHEMES = ('modelzoo://', 'torchvision://', 'mmcls://')
-
-
-def _trust_local_files(method: Callable) -> Callable:
-    """``Runner.load_checkpoint`` with a local file runs in :func:`trusted_checkpoints`.
-
-    ``resume`` / ``load_from`` name the Runner's own checkpoints (they store the message hub: a
-    ``HistoryBuffer``, numpy arrays), which the safe loader refuses. An URL stays untrusted.
-    """
-
-    @functools.wraps(method)
-    def wrapper(self, filename: str, *args, **kwargs):
-        with trusted_if_local(filename):
-            return method(self, filename, *args, **kwargs)
-
-    wrapper.__vkd_trusted__ = True
-    return wrapper
-
-
-def install_safe_checkpoint_loading() -> None:
-    """Route every mmengine checkpoint scheme through :func:`safe_load` (idempotent)."""
-    if getattr(Runner.load_checkpoint, '__vkd_trusted__', False):
-        return
-    for prefixes, loader in SAFE_SCHEMES.items():
-        CheckpointLoader.register_scheme(prefixes=list(prefixes), loader=loader, force=True)
-    # mmengine's torchvision:// and mmcls:// loaders call this module global.
-    mmengine_checkpoint.load_from_http = load_from_http
-    Runner.load_checkpoint = _trust_local_files(Runner.load_checkpoint)
-
-
-def load_teacher_checkpoint(teacher: nn.Module, filename: str, strict: bool,
-                            trusted: bool) -> None:
-    """Load ``filename`` (path or URL) into ``teacher`` with the safe loader unless ``trusted``.
-
-    Accepts a bare state dict or a checkpoint with ``state_dict`` (mmengine) or ``model`` (DeiT's
-    releases); a DDP ``module.`` prefix is stripped. Errors name ``teacher_ckpt`` and what to do.
-    """
-    context = trusted_checkpoints() if trusted else contextlib.nullcontext()
-    try:
-        with context:
-            checkpoint = CheckpointLoader.load_checkpoint(filename, map_location='cpu')
-    except FileNotFoundError as error:
-        raise FileNotFoundError(f'teacher_ckpt: no checkpoint at {filename!r}') from error
-    except UnsafeCheckpointError as error:
-        raise UnsafeCheckpointError(
-            filename, error.unsafe_globals, key='teacher_ckpt',
-            how_to_trust='set `teacher_ckpt_trusted=True` in the distiller config') from error
-    except RuntimeError as error:
-        raise RuntimeError(f'teacher_ckpt {filename!r}: {error}') from error
-    if not isinstance(checkpoint, dict):
-        raise TypeError(f'teacher_ckpt {filename!r} holds a {type(checkpoint).__name__}, '
-                        'expected a state dict or a checkpoint dict with `state_dict`')
-    # mmengine / mmdet checkpoints keep weights under 'state_dict', DeiT's releases under 'model'.
-    state_dict = next((checkpoint[key] for key in ('state_dict', 'model')
-                       if isinstance(checkpoint.get(key), dict)), checkpoint)
-    state_dict = {key[len('module.'):] if key.startswith('module.') else key: value
-                  for key, value in state_dict.items()}
-    try:
-        load_state_dict(teacher, state_dict, strict=strict)
-    except RuntimeError as error:
-        raise RuntimeError(
-            f'teacher_ckpt {filename!r} does not match the teacher config '
-            f'(set teacher_ckpt_strict=False to load it anyway):\n{error}') from error

@@ -4,13 +4,11 @@ mmengine's ``resume`` and ``load_from`` load non-strictly: a checkpoint of anoth
 configs trained into one work dir) loads the shared student weights, logs the rest as missing /
 unexpected and fails later, if at all, with an unrelated error (the optimizer's parameter
 groups). A distiller registers :func:`refuse_mismatched_state_dict` as its load post-hook instead;
-``Runner.load_checkpoint`` then adds the file's name (:func:`install_named_checkpoint_errors`).
+``Runner.load_checkpoint``, once :mod:`.safe_loading` is installed, adds the file's name.
 """
-import functools
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import torch.nn as nn
-from mmengine.runner import Runner
 
 #: How a user loads such a checkpoint anyway (the distillers' ``load_strict`` argument).
 OVERRIDE_HINT = '--cfg-options model.load_strict=False'
@@ -38,23 +36,3 @@ def refuse_mismatched_state_dict(module: nn.Module, incompatible_keys: Any) -> N
             'checkpoint of another config (e.g. another method trained into the same work dir): '
             'resume from the right one or train into another --work-dir. To load it '
             f'non-strictly anyway (mmengine\'s default), add {OVERRIDE_HINT}.')
-
-
-def _name_the_file(load_checkpoint: Callable) -> Callable:
-
-    @functools.wraps(load_checkpoint)
-    def wrapper(self, filename: str, *args, **kwargs):
-        try:
-            return load_checkpoint(self, filename, *args, **kwargs)
-        except CheckpointMismatchError as error:
-            raise CheckpointMismatchError(f'{filename}: {error}') from None
-
-    wrapper.__vkd_named_errors__ = True
-    return wrapper
-
-
-def install_named_checkpoint_errors() -> None:
-    """Make ``Runner.load_checkpoint`` (resume / load_from) name the file in a mismatch error
-    (idempotent; called by ``import vkd_mmdet``)."""
-    if not getattr(Runner.load_checkpoint, '__vkd_named_errors__', False):
-        Runner.load_checkpoint = _name_the_file(Runner.load_checkpoint)

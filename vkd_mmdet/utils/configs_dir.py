@@ -1,7 +1,17 @@
-"""Where the installed package keeps its configs, for projects that inherit them."""
+"""Where the installed package keeps its configs and tools, for projects that inherit them."""
 import os.path as osp
 
 PACKAGE_DIR = osp.dirname(osp.dirname(osp.abspath(__file__)))
+
+
+def _mim_dir(name: str) -> str:
+    """``vkd_mmdet/.mim/<name>`` of an installed package (a copy in a wheel install, a symlink in
+    an editable one), else ``<name>/`` of the source checkout this package runs from."""
+    for path in (osp.join(PACKAGE_DIR, '.mim', name), osp.join(PACKAGE_DIR, '..', name)):
+        if osp.isdir(path):
+            return osp.normpath(path)
+    raise FileNotFoundError(f'vkd_mmdet at {PACKAGE_DIR} has no .mim/{name} (reinstall it with '
+                            f'pip) and is not in a source checkout with {name}/')
 
 
 def configs_dir() -> str:
@@ -14,8 +24,9 @@ def configs_dir() -> str:
 
         _base_ = ['{{$VKD_MMDET_CONFIGS:}}/vkd/faster_rcnn_r101_r18.py']
     """
-    for path in (osp.join(PACKAGE_DIR, '.mim', 'configs'), osp.join(PACKAGE_DIR, '..', 'configs')):
-        if osp.isdir(path):
-            return osp.normpath(path)
-    raise FileNotFoundError(f'vkd_mmdet at {PACKAGE_DIR} has no .mim/configs (reinstall it with '
-                            'pip) and is not in a source checkout with configs/')
+    return _mim_dir('configs')
+
+
+def tools_dir() -> str:
+    """``tools/`` beside :func:`configs_dir`: the scripts the benchmarks run as a user would."""
+    return _mim_dir('tools')

@@ -103,8 +103,8 @@ def test_weight_decay_spares_orthogonal_projectors_and_the_recipes_own_exclusion
     parameters, plus, in the DeiT recipe, norms, biases, cls token and position embedding;
     everything else (SRD's free linear adapter included) gets the optimizer's decay."""
     cfg = tiny_config(path, tmp_path)
-    # checked before the first iteration in every launcher mode
-    assert 'ProjectorDecayCheckHook' in {hook.type for hook in cfg.custom_hooks}
+    # the rule is the optimizer constructor's
+    assert cfg.optim_wrapper.constructor == 'DistillOptimWrapperConstructor'
     model = build(cfg)
     wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
     base_wd = cfg.optim_wrapper.optimizer.weight_decay

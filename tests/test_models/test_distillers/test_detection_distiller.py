@@ -15,7 +15,6 @@ from vkd_mmdet.testing import save_random_checkpoint, tiny_detector_cfg
 
 FASTER_RCNN = 'faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py'
 RETINANET = 'retinanet/retinanet_r50_fpn_1x_coco.py'
-NO_DECAY = dict(custom_keys={'projector.raw_weight': dict(decay_mult=0.0)})
 
 
 @pytest.fixture(autouse=True)
@@ -218,7 +217,7 @@ def test_levels_subset_and_stacked_losses_have_distinct_names(tmp_path):
         tmp_path,
         vkd=dict(type='VkDLoss', in_channels=32, out_channels=32, levels=[0, 1]),
         vkd_coarse=dict(type='VkDLoss', in_channels=32, out_channels=32, levels=[4],
-                        orthogonal_map='cayley'))
+                        projector=dict(type='OrthogonalProjector', orthogonal_map='cayley')))
     model = _build(cfg)
     losses = model.loss(**_batch())
     distill_keys = sorted(k for k in losses if k.startswith('loss_vkd'))
@@ -243,7 +242,8 @@ def test_padding_masks_follow_each_level_stride_up_to_p7(tmp_path):
     model = _build(cfg)
     masks = []
     for module in model.distill_losses['fitnet']:
-        module.register_forward_pre_hook(lambda _module, args: masks.append(args[2]))
+        module.register_forward_pre_hook(
+            lambda _module, args, kwargs: masks.append(kwargs['valid_mask']), with_kwargs=True)
     data = demo_mm_inputs(2, [(3, 50, 80), (3, 96, 96)], num_items=[2, 1], num_classes=3)
     model.loss(**data)
     assert [tuple(mask.shape[2:]) for mask in masks] == [(12, 12), (6, 6), (3, 3), (2, 2), (1, 1)]
@@ -260,13 +260,13 @@ def test_projector_weight_decay_is_refused_and_config_rule_excludes_it(tmp_path)
     model = _build(_distiller_cfg(tmp_path))
     decayed = build_optim_wrapper(
         model, dict(optimizer=dict(type='AdamW', lr=1e-3, weight_decay=0.05)))
-    with pytest.raises(ValueError, match='custom_keys'):
+    with pytest.raises(ValueError, match='DistillOptimWrapperConstructor'):
         model.train_step(_batch(), decayed)
 
     model = _build(_distiller_cfg(tmp_path))
     wrapper = build_optim_wrapper(
         model, dict(optimizer=dict(type='AdamW', lr=1e-3, weight_decay=0.05),
-                    paramwise_cfg=NO_DECAY))
+                    constructor='DistillOptimWrapperConstructor'))
     projector_ids = {id(p) for m in model.modules() if isinstance(m, OrthogonalProjector)
                      for p in m.parameters()}
     for group in wrapper.optimizer.param_groups:
@@ -308,7 +308,8 @@ def test_bf16_autocast_keeps_distillation_losses_in_float32(tmp_path):
      r'\[4, 8, 16, 32, 64\], teacher strides \[4, 8, 16, 32\]\)'),
     (lambda c: c['distill_losses']['vkd'].update(in_channels=64, out_channels=32), ValueError,
      r'distill_losses.vkd.in_channels=64 but student.neck.out_channels=32'),
-    (lambda c: c['distill_losses']['vkd'].update(orthogonal_map='qr'), ValueError,
+    (lambda c: c['distill_losses']['vkd'].update(
+        projector=dict(type='OrthogonalProjector', orthogonal_map='qr')), ValueError,
      'orthogonal_map must be one of'),
     (lambda c: c['distill_losses']['vkd'].update(levels=[0, 7]), ValueError,
      r'distill_losses.vkd.levels=\[0, 7\]'),

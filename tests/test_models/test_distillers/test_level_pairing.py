@@ -3,6 +3,7 @@ import pytest
 
 import vkd_mmdet  # noqa: F401  (registers the losses)
 from vkd_mmdet.models.distillers.level_pairing import level_loss_cfg, pair_levels
+from vkd_mmdet.models.losses import LogitKDLoss, RTKLoss, VkDLoss
 from vkd_mmdet.models.utils import NeckLevel
 
 DINO_R50 = [NeckLevel(stride, 256) for stride in (8, 16, 32, 64)]
@@ -46,21 +47,24 @@ def test_bad_pairings_raise_naming_the_key_and_both_sides(cfg, student, teacher,
         pair_levels('vkd', cfg, student, teacher)
 
 
-def test_channels_are_filled_in_checked_and_left_alone_where_the_loss_takes_none():
+def test_declared_channels_are_filled_in_checked_and_none_added_where_none_declared():
     pairs = pair_levels('vkd', {}, RTMDET_TINY, [NeckLevel(s, 256) for s in (8, 16, 32)])
-    cfg = level_loss_cfg('vkd', dict(type='VkDLoss'), pairs[:1])
+    cfg = level_loss_cfg('vkd', dict(type='VkDLoss'), pairs[:1], VkDLoss.channel_args)
     assert (cfg['in_channels'], cfg['out_channels']) == (96, 256)
-    assert level_loss_cfg('vkd', dict(type='VkDLoss', in_channels=96), pairs[:1]) == \
+    assert level_loss_cfg('vkd', dict(type='VkDLoss', in_channels=96), pairs[:1],
+                          VkDLoss.channel_args) == \
         dict(type='VkDLoss', in_channels=96, out_channels=256)
     with pytest.raises(ValueError,
                        match=r'vkd.out_channels=128 but teacher.neck.out_channels=256 \(stride 8'):
-        level_loss_cfg('vkd', dict(type='VkDLoss', out_channels=128), pairs[:1])
-    assert level_loss_cfg('kd', dict(type='mmpretrain.LogitKDLoss'), pairs[:1]) == \
-        dict(type='mmpretrain.LogitKDLoss')
+        level_loss_cfg('vkd', dict(type='VkDLoss', out_channels=128), pairs[:1],
+                       VkDLoss.channel_args)
+    # a loss that declares no channel arguments gets none
+    assert level_loss_cfg('kd', dict(type='LogitKDLoss'), pairs[:1],
+                          LogitKDLoss.channel_args) == dict(type='LogitKDLoss')
 
 
 def test_one_module_over_levels_of_different_widths_is_refused():
     student = [NeckLevel(8, 32), NeckLevel(16, 64)]
     pairs = pair_levels('rtk', {}, student, [NeckLevel(8, 64), NeckLevel(16, 64)])
     with pytest.raises(ValueError, match='one student width, the neck gives \\[32, 64\\]'):
-        level_loss_cfg('rtk', dict(type='RTKLoss'), pairs)
+        level_loss_cfg('rtk', dict(type='RTKLoss'), pairs, RTKLoss.channel_args)

@@ -35,7 +35,7 @@ def test_denoising_steps_are_400_to_0_with_gradients():
     assert [int(t) for t in calls[1:]] == [400, 300, 200, 100, 0]
     out['kd'].backward()
     assert student.grad.abs().sum() > 0
-    for part in (loss.noise_predictor, loss.noise_adapter, loss.student_adapter, loss.refiner):
+    for part in (loss.noise_predictor, loss.noise_adapter, loss.latent_projector, loss.refiner):
         assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in part.parameters())
     # The teacher latent is a detached target: L_kd does not train the autoencoder.
     assert all(p.grad is None for p in loss.autoencoder.parameters())

@@ -9,6 +9,7 @@ from mmdet.registry import MODELS
 from mmengine.config import Config
 
 from vkd_mmdet.models.losses import CWDLoss, FitNetLoss, PKDLoss, SRDLoss
+from vkd_mmdet.models.projectors import LinearAdapter
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 PKD_CONFIGS = sorted(path for path in glob.glob(osp.join(ROOT, 'configs', '**', '*.py'),
@@ -30,8 +31,8 @@ def _mask(n=2, h=5, w=7):
 def test_fitnet_matches_reference():
     student, teacher = _features()
     loss = FitNetLoss(4, 6, loss_weight=0.5)
-    conv = loss.adapter
-    adapted = torch.einsum('nchw,oc->nohw', student, conv.weight[:, :, 0, 0]) \
+    conv = loss.projector
+    adapted = torch.einsum('nchw,oc->nohw', student, conv.weight) \
         + conv.bias[None, :, None, None]
     assert torch.allclose(loss(student, teacher), 0.5 * ((adapted - teacher)**2).mean(),
                           atol=1e-6)
@@ -41,7 +42,7 @@ def test_fitnet_mask_excludes_padding():
     student, teacher = _features()
     mask = _mask()
     loss = FitNetLoss(4, 6)
-    adapted = loss.adapter(student)
+    adapted = loss.projector(student)
     squared = (adapted - teacher).square().permute(0, 2, 3, 1)[mask[:, 0]]
     assert torch.allclose(loss(student, teacher, mask), squared.mean(), atol=1e-6)
     # Changing padded cells changes nothing.
@@ -80,9 +81,12 @@ def test_cwd_mask_equals_cropped_image():
     assert torch.allclose(loss(student, teacher, mask), expected, atol=1e-5)
 
 
-def test_cwd_adapter_only_when_channels_differ():
-    assert isinstance(CWDLoss(6, 6).adapter, torch.nn.Identity)
-    assert isinstance(CWDLoss(4, 6).adapter, torch.nn.Conv2d)
+def test_cwd_maps_channels_only_through_a_given_projector():
+    assert isinstance(CWDLoss(6, 6).projector, torch.nn.Identity)
+    loss = CWDLoss(4, 6, projector=dict(type='LinearAdapter'))
+    assert isinstance(loss.projector, LinearAdapter)
+    with pytest.raises(ValueError, match='projector=None maps nothing'):
+        CWDLoss(4, 6)
 
 
 def test_pkd_per_sample_matches_reference_and_is_pearson():
@@ -145,7 +149,7 @@ def test_shipped_pkd_configs_are_the_authors_loss(path):
         loss = MODELS.build(entry).double()
         student, _ = _offset_features(n=2, c=entry.in_channels, h=6, w=8)
         with torch.no_grad():  # MMRazor's loss sees the adapted student (its connector)
-            adapted = loss.adapter(student)
+            adapted = loss.projector(student)
         teacher = adapted + torch.randn(adapted.shape, dtype=torch.float64)
         expected = mmrazor_pkd(adapted, teacher, entry.loss_weight)
         torch.testing.assert_close(loss(student, teacher), expected, rtol=1e-12, atol=0)
@@ -201,7 +205,7 @@ def test_srd_matches_reference():
     # Reference: nn.BatchNorm2d without affine, train mode, eps 1e-4, on both sides.
     bn_s = torch.nn.BatchNorm2d(6, eps=1e-4, affine=False, track_running_stats=False)
     bn_t = torch.nn.BatchNorm2d(6, eps=1e-4, affine=False, track_running_stats=False)
-    adapted = F.conv2d(student, loss.adapter.weight, loss.adapter.bias)
+    adapted = F.conv2d(student, loss.projector.weight[:, :, None, None], loss.projector.bias)
     expected = 2.0 * torch.log((bn_s(adapted) - bn_t(teacher)).abs().pow(4).sum())
     assert torch.allclose(loss(student, teacher), expected, atol=1e-5)
 
@@ -211,7 +215,7 @@ def test_srd_mask_equals_pixels_as_samples():
     mask = _mask()
     loss = SRDLoss(4, 6)
     # Valid pixels as a (P, C) batch of samples through BatchNorm1d.
-    adapted = loss.adapter(student).permute(0, 2, 3, 1)[mask[:, 0]]
+    adapted = loss.projector(student).permute(0, 2, 3, 1)[mask[:, 0]]
     target = teacher.permute(0, 2, 3, 1)[mask[:, 0]]
     bn = torch.nn.BatchNorm1d(6, eps=1e-4, affine=False, track_running_stats=False)
     expected = 2.0 * torch.log((bn(adapted) - bn(target)).abs().pow(4).sum())

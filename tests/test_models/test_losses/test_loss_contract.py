@@ -6,7 +6,9 @@ import torch
 from vkd_mmdet.models.losses import (
     CWDLoss,
     DiffKDLoss,
+    FGDLoss,
     FitNetLoss,
+    MGDLoss,
     NDLoss,
     PKDLoss,
     RTKLoss,
@@ -15,11 +17,18 @@ from vkd_mmdet.models.losses import (
 )
 
 SIZES = [(6, 6), (3, 3)]
+LINEAR = dict(type='LinearAdapter')
 
 
 def _fpn(c_s=4, c_t=8, size=(6, 6)):
     return torch.randn(2, c_s, *size), torch.randn(2, c_t, *size), \
         torch.ones(2, 1, *size, dtype=torch.bool)
+
+
+def _fpn_boxes(c_s=4, c_t=8):
+    """An FPN pair of stride 8 with one box per image (FGD's extras)."""
+    boxes = [torch.tensor([[4.0, 8.0, 30.0, 40.0]]), torch.tensor([[0.0, 0.0, 16.0, 16.0]])]
+    return _fpn(c_s, c_t) + (8, boxes)
 
 
 def _fpn_levels(c_s=4, c_t=8):
@@ -38,8 +47,14 @@ CASES = {
     'VkDLoss': (lambda w, _: VkDLoss(4, 8, loss_weight=w), _fpn, lambda: _fpn(c_t=6)[:2]),
     'FitNetLoss': (lambda w, _: FitNetLoss(4, 8, loss_weight=w), _fpn,
                    lambda: _fpn(c_t=6)[:2]),
-    'CWDLoss': (lambda w, _: CWDLoss(4, 8, loss_weight=w), _fpn, lambda: _fpn(c_t=6)[:2]),
-    'PKDLoss': (lambda w, _: PKDLoss(4, 8, loss_weight=w), _fpn, lambda: _fpn(c_t=6)[:2]),
+    'CWDLoss': (lambda w, _: CWDLoss(4, 8, loss_weight=w, projector=LINEAR), _fpn,
+                lambda: _fpn(c_t=6)[:2]),
+    'PKDLoss': (lambda w, _: PKDLoss(4, 8, loss_weight=w, projector=LINEAR), _fpn,
+                lambda: _fpn(c_t=6)[:2]),
+    'FGDLoss': (lambda w, _: FGDLoss(4, 8, loss_weight=w, projector=LINEAR),
+                _fpn_boxes, lambda: _fpn_boxes(c_t=6)[:2]),
+    'MGDLoss': (lambda w, _: MGDLoss(4, 8, loss_weight=w, projector=LINEAR),
+                _fpn, lambda: _fpn(c_t=6)[:2]),
     'SRDLoss': (lambda w, _: SRDLoss(4, 8, loss_weight=w), _fpn, lambda: _fpn(c_t=6)[:2]),
     'DiffKDLoss': (lambda w, _: DiffKDLoss(4, 8, loss_weight=w), _fpn,
                    lambda: _fpn(size=(6, 6))[:1] + (torch.randn(2, 8, 5, 5),)),

@@ -5,19 +5,21 @@ import os.path as osp
 
 import pytest
 import torch
+from mmdet.apis import init_detector
 from mmdet.registry import MODELS
 from mmdet.testing import demo_mm_inputs
 from mmengine.config import Config
 from mmengine.optim import OptimWrapper, build_optim_wrapper
 from mmengine.registry import init_default_scope
 
+from vkd_mmdet.apis import export_student
 from vkd_mmdet.models.losses import VkDLoss
 from vkd_mmdet.models.projectors import OrthogonalProjector
 from vkd_mmdet.testing import save_random_checkpoint, tiny_detector_cfg
 from vkd_mmdet.utils import resolve_model_cfg
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
-METHODS = ('srd', 'nd', 'kdpp', 'diffkd', 'rtk', 'fitnet', 'cwd', 'pkd', 'stacked')
+METHODS = ('srd', 'nd', 'kdpp', 'diffkd', 'rtk', 'fitnet', 'cwd', 'pkd', 'stacked', 'fgd', 'mgd')
 CONFIGS = sorted(path for method in METHODS
                  for path in glob.glob(osp.join(ROOT, 'configs', method, '*.py')))
 # Every shipped mmdet-scope config (configs/vkd_cls are mmpretrain's: test_cls_configs.py).
@@ -28,7 +30,8 @@ REAL_SIZE_ONLY = ('configs/vkd/rtmdet_l_tiny.py', 'configs/vkd/dino_swin-l_r50.p
                   'configs/vkd/mask_rcnn_r101_r50.py')
 DETECTION_CONFIGS = sorted(
     path for path in glob.glob(osp.join(ROOT, 'configs', '**', '*.py'), recursive=True)
-    if 'vkd_cls' not in osp.relpath(path, ROOT) and osp.relpath(path, ROOT) not in REAL_SIZE_ONLY)
+    if 'vkd_cls' not in osp.relpath(path, ROOT) and '_base_' not in osp.relpath(path, ROOT)
+    and osp.relpath(path, ROOT) not in REAL_SIZE_ONLY)
 # The packaged config whose tiny version stands in for a detector of each type.
 PACKAGED = {'FasterRCNN': 'faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py',
             'RetinaNet': 'retinanet/retinanet_r50_fpn_1x_coco.py',
@@ -47,13 +50,15 @@ def _tiny_detector(model_cfg, base_channels=8):
     return cfg
 
 
-def _tiny_distiller(path, tmp_path):
-    """The config's distiller with tiny random detectors of the same types; its distill_losses
-    kept, only widths, class count and the class-centre file adapted."""
+def _tiny_distiller_cfg(path, tmp_path):
+    """The config with its distiller made of tiny random detectors of the same types; its
+    distill_losses kept, only widths, class count and the class-centre file adapted. A teacher
+    whose modules the student inherits gets the student's widths."""
     init_default_scope('mmdet')
-    cfg = Config.fromfile(path).model
+    config = Config.fromfile(path)
+    cfg = config.model
     cfg.student = _tiny_detector(cfg.student)
-    cfg.teacher = _tiny_detector(cfg.teacher, base_channels=12)
+    cfg.teacher = _tiny_detector(cfg.teacher, base_channels=8 if cfg.get('inherit') else 12)
     cfg.teacher_ckpt = save_random_checkpoint(cfg.teacher, str(tmp_path / 'teacher.pth'))
     for loss in cfg.distill_losses.values():
         if loss.get('type') == 'NDLoss':
@@ -67,7 +72,11 @@ def _tiny_distiller(path, tmp_path):
                 loss[key] = NECK
         if 'latent_channels' in loss:  # DiffKD's latent: 128 of 256 -> NECK / 2
             loss.latent_channels = loss.latent_channels * NECK // 256
-    return MODELS.build(cfg)
+    return config
+
+
+def _tiny_distiller(path, tmp_path):
+    return MODELS.build(_tiny_distiller_cfg(path, tmp_path).model)
 
 
 def test_every_method_has_a_config():
@@ -87,7 +96,7 @@ def test_one_train_step(path, tmp_path):
     before = {n: p.detach().clone() for n, p in model.distill_losses.named_parameters()}
     log = model.train_step(data, optim)
     assert all(torch.isfinite(v) for v in log.values())
-    for name, kind in model.distill_inputs.items():
+    for name, kind in model.loss_kinds.items():
         keys = [k for k in log if k.startswith(f'loss_{name}')]
         if kind == 'fpn':
             # one key per level (and per term for DiffKD), stride-named
@@ -106,6 +115,35 @@ def test_one_train_step(path, tmp_path):
             own = {f'{name}.{index}.{n}' for n, _ in module.named_parameters()}
             assert bool(own) != (kind in parameter_free), f'{name}.{index} ({kind}): {own}'
             assert not own or own & moved, f'{name}.{index} ({kind}): no parameter moved'
+
+
+INHERIT_CONFIGS = [path for path in CONFIGS if osp.basename(osp.dirname(path)) in ('fgd', 'mgd')]
+
+
+@pytest.mark.parametrize('path', INHERIT_CONFIGS, ids=lambda p: osp.relpath(p, ROOT))
+def test_inherits_the_teacher_and_exports_a_plain_student(path, tmp_path):
+    """FGD / MGD: after init_weights the student's inherited modules are the teacher
+    checkpoint's; after a step, the export holds the student alone (no GcBlock, no generation
+    block) and loads into plain mmdet, key for key."""
+    cfg = _tiny_distiller_cfg(path, tmp_path)
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    teacher = torch.load(cfg.model.teacher_ckpt, weights_only=True)['state_dict']
+    student = model.student.state_dict()
+    inherited = [key for key in student if key.split('.')[0] in cfg.model.inherit]
+    assert inherited and all(torch.equal(student[key], teacher[key]) for key in inherited)
+
+    data = demo_mm_inputs(2, [(3, 96, 128), (3, 64, 96)], num_items=[3, 2],
+                          num_classes=NUM_CLASSES)
+    model.train_step(data, OptimWrapper(torch.optim.SGD(model.parameters(), lr=1e-3)))
+    torch.save({'state_dict': model.state_dict(), 'meta': {}}, tmp_path / 'iter_1.pth')
+    cfg_path, ckpt_path = export_student(cfg, str(tmp_path / 'iter_1.pth'),
+                                         str(tmp_path / 'export'))
+    plain = init_detector(cfg_path, ckpt_path, device='cpu')
+    exported = torch.load(ckpt_path, weights_only=True)['state_dict']
+    assert exported.keys() == plain.state_dict().keys() == model.student.state_dict().keys()
+    for key, value in plain.state_dict().items():
+        assert torch.equal(value, model.student.state_dict()[key]), key
 
 
 def test_stacked_config_logs_distinct_names(tmp_path):
@@ -128,8 +166,9 @@ def test_weight_decay_spares_orthogonal_projectors_alone(path, tmp_path):
     optimizer's weight decay."""
     cfg = Config.fromfile(path)
     if str(cfg.model.type).endswith('Distiller'):
-        # checked before the first iteration in every launcher mode
-        assert 'ProjectorDecayCheckHook' in {hook.type for hook in cfg.get('custom_hooks', [])}
+        # the rule is the optimizer constructor's, not a key each config must repeat
+        assert cfg.optim_wrapper.constructor == 'DistillOptimWrapperConstructor'
+        assert 'raw_weight' not in str(cfg.optim_wrapper.get('paramwise_cfg', {}))
         model = _tiny_distiller(path, tmp_path)
     else:  # a plain detector (the demo's teacher and student)
         init_default_scope('mmdet')
@@ -142,7 +181,8 @@ def test_weight_decay_spares_orthogonal_projectors_alone(path, tmp_path):
              for group in wrapper.optimizer.param_groups for p in group['params']}
     assert set(decay) == {name for name, p in model.named_parameters() if p.requires_grad}
 
-    # A VkDLoss's parameters are those of its map (.projector, or the ablation's .adapter).
+    # A VkDLoss's parameters are those of its map (.projector: orthogonal, or the ablation's
+    # free map, whose config keeps VkD's treatment).
     expected = {f'{module_name}.{name}' for module_name, module in model.named_modules()
                 if isinstance(module, VkDLoss) for name, _ in module.named_parameters()}
     assert expected >= {f'{module_name}.{name}' for module_name, module in model.named_modules()

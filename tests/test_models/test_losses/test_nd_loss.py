@@ -50,8 +50,9 @@ def test_norm_term_active_only_while_student_is_shorter(tmp_path):
 
 def test_adapter_when_widths_differ(tmp_path):
     _, path = _centers_file(tmp_path, width=5)
-    loss = NDLoss(3, 8, 5, class_centers=path)
-    assert isinstance(loss.adapter[0], torch.nn.BatchNorm1d)
+    loss = NDLoss(3, 8, 5, class_centers=path,
+                  projector=dict(type='LinearAdapter', norm=True, dropout=0.5))
+    assert isinstance(loss.projector.pre[0], torch.nn.BatchNorm1d)
     assert loss(torch.randn(4, 8), torch.randn(4, 5), torch.tensor([0, 1, 2, 3])).dim() == 0
 
 

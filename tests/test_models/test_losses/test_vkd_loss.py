@@ -32,7 +32,8 @@ def _features(channels_s=4, channels_t=6, seed=0):
 @pytest.mark.parametrize('orthogonal_map', ['matrix_exp', 'cayley', 'householder'])
 def test_matches_plain_torch_reference(orthogonal_map):
     student, teacher, mask = _features()
-    loss_fn = VkDLoss(4, 6, loss_weight=2.5, orthogonal_map=orthogonal_map)
+    loss_fn = VkDLoss(4, 6, loss_weight=2.5, projector=dict(type='OrthogonalProjector',
+                                                           orthogonal_map=orthogonal_map))
     with torch.no_grad():
         loss_fn.projector.raw_weight.normal_(std=0.3)
     expected = 2.5 * _reference_vkd(student, teacher, loss_fn.projector.weight.detach(), mask)
@@ -88,7 +89,8 @@ def test_projector_stays_orthogonal_under_adamw_decay_and_keeps_a_gradient(ortho
     """Worst case: decay applied to the projector too. Our maps are orthogonal for any parameter
     value, so 300 AdamW steps with weight decay 0.05 leave W^T W = I and the loss alive."""
     student, teacher, mask = _features(4, 6)
-    loss_fn = VkDLoss(4, 6, orthogonal_map=orthogonal_map)
+    loss_fn = VkDLoss(4, 6, projector=dict(type='OrthogonalProjector',
+                                           orthogonal_map=orthogonal_map))
     optimizer = torch.optim.AdamW(loss_fn.parameters(), lr=1e-2, weight_decay=0.05)
     for _ in range(300):
         optimizer.zero_grad()
@@ -109,12 +111,15 @@ def test_student_gradient_flows_through_the_projection():
     assert torch.isfinite(student.grad).all()
 
 
-def test_linear_ablation_uses_a_free_bias_free_1x1_adapter():
+LINEAR = dict(type='LinearAdapter', bias=False)
+
+
+def test_linear_ablation_uses_a_free_bias_free_map():
     student, teacher, mask = _features()
-    loss_fn = VkDLoss(4, 6, loss_weight=1.5, orthogonal=False)
-    assert not hasattr(loss_fn, 'projector')  # 'projector' names orthogonal maps alone
-    weight = loss_fn.adapter.weight.detach()[:, :, 0, 0]
-    assert loss_fn.adapter.bias is None
+    loss_fn = VkDLoss(4, 6, loss_weight=1.5, projector=LINEAR)
+    assert type(loss_fn.projector).__name__ == 'LinearAdapter'
+    weight = loss_fn.projector.weight.detach()
+    assert loss_fn.projector.bias is None
     # a free map: its columns are not orthonormal at init, unlike the paper's projector
     assert not torch.allclose(weight.T @ weight, torch.eye(4), atol=1e-2)
     torch.testing.assert_close(loss_fn(student, teacher, mask),
@@ -124,15 +129,10 @@ def test_linear_ablation_uses_a_free_bias_free_1x1_adapter():
 @pytest.mark.parametrize('orthogonal', [True, False])
 def test_without_normalisation_compares_raw_features_over_real_pixels(orthogonal):
     student, teacher, mask = _features()
-    loss_fn = VkDLoss(4, 6, orthogonal=orthogonal, normalize=False)
-    weight = (loss_fn.projector.weight if orthogonal
-              else loss_fn.adapter.weight[:, :, 0, 0]).detach()
+    loss_fn = VkDLoss(4, 6, normalize=False,
+                      **({} if orthogonal else dict(projector=LINEAR)))
+    weight = loss_fn.projector.weight.detach()
     projected = torch.einsum('oc,nchw->nohw', weight, student)
     diff = (projected - teacher).abs()[mask.expand_as(teacher)]
     expected = torch.where(diff < 1.0, 0.5 * diff**2, diff - 0.5).mean()
     torch.testing.assert_close(loss_fn(student, teacher, mask), expected)
-
-
-def test_a_non_bool_orthogonal_is_refused_by_name():
-    with pytest.raises(TypeError, match="orthogonal must be True or False, got 'linear'"):
-        VkDLoss(4, 6, orthogonal='linear')

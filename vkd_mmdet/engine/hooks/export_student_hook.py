@@ -7,6 +7,7 @@ from mmengine.hooks import CheckpointHook, Hook
 from mmengine.registry import HOOKS
 
 from ...apis import export_student
+from ...compat.mmengine import checkpoint_hook_files
 
 
 @HOOKS.register_module()
@@ -39,13 +40,9 @@ class ExportStudentHook(Hook):
     @staticmethod
     def checkpoints(runner) -> List[str]:
         """The last and best checkpoints the run's ``CheckpointHook`` wrote (existing files)."""
-        paths: List[str] = []
-        for hook in runner.hooks:
-            if isinstance(hook, CheckpointHook):
-                paths.append(hook.last_ckpt)
-                paths.append(getattr(hook, 'best_ckpt_path', None))
-                paths.extend((getattr(hook, 'best_ckpt_path_dict', None) or {}).values())
-        found = []
+        paths = [path for hook in runner.hooks if isinstance(hook, CheckpointHook)
+                 for path in checkpoint_hook_files(hook)]
+        found: List[str] = []
         for path in paths:
             if path and osp.isfile(path) and path not in found:
                 found.append(str(path))

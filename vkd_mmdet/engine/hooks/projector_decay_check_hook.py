@@ -1,30 +1,18 @@
-"""Refuse, before the first iteration, an optimizer that decays an orthogonal projector."""
+"""The name of a hook of an earlier release, kept so that old configs fail with what to write."""
 from mmengine.hooks import Hook
-from mmengine.model import is_model_wrapper
 from mmengine.registry import HOOKS
-
-from ...models.distillers.base_distiller import BaseDistiller
 
 
 @HOOKS.register_module()
 class ProjectorDecayCheckHook(Hook):
-    """Check the runner's optimizer once, before training, in every launcher mode.
+    """Removed: every distiller now checks, at the first optimizer step and in every launcher
+    mode, that no optimizer decays its orthogonal projectors (``guard_projector_decay``), and
+    ``DistillOptimWrapperConstructor`` builds optimizers that do not. Building it raises with
+    the config change to make."""
 
-    Weight decay drags an orthogonal projector back to its initialisation (see
-    :class:`~vkd_mmdet.models.projectors.OrthogonalProjector`); a config that decays one is
-    refused with the ``custom_keys`` rule to add. The distiller's own ``train_step`` check does
-    not run under ``MMDistributedDataParallel``, which has its own ``train_step``: this hook reads
-    ``runner.optim_wrapper`` and the unwrapped model before the first iteration instead, on every
-    rank (single process, ``pytorch`` / ``slurm`` / ``mpi`` launchers alike). Models other than
-    distillers pass unchecked.
-
-    Config:
-        ``custom_hooks = [dict(type='ProjectorDecayCheckHook')]``
-    """
-
-    priority = 'VERY_HIGH'
-
-    def before_train(self, runner) -> None:
-        model = runner.model.module if is_model_wrapper(runner.model) else runner.model
-        if isinstance(model, BaseDistiller):
-            model.check_optimizer(runner.optim_wrapper)
+    def __init__(self) -> None:
+        raise ValueError(
+            "custom_hooks: ProjectorDecayCheckHook was removed; delete it from custom_hooks (the "
+            'distiller checks every optimizer itself) and set optim_wrapper=dict('
+            "constructor='DistillOptimWrapperConstructor') instead of the "
+            "'projector.raw_weight' custom_keys rule")

@@ -5,8 +5,8 @@ from mmengine.dist import all_gather_object, get_dist_info
 from mmengine.hooks import CheckpointHook, Hook
 from mmengine.registry import HOOKS
 
+from ...compat.mmengine import after_replayed_batches, checkpoint_hook_saves_now, is_resuming
 from ...utils.rng_states import get_rng_states, set_rng_states
-from ..runner_internals import after_replayed_batches, is_resuming
 
 #: The checkpoint key the states are stored under.
 RNG_STATES_KEY = 'rng_states'
@@ -81,18 +81,8 @@ class RNGStateHook(Hook):
     @staticmethod
     def _save_due(runner, by_epoch: bool) -> bool:
         """Whether a CheckpointHook saves at this point (its own rule for periodic/last saves)."""
-        for hook in runner.hooks:
-            if not isinstance(hook, CheckpointHook) or hook.by_epoch != by_epoch:
-                continue
-            if by_epoch:
-                last = hook.save_last and hook.is_last_train_epoch(runner)
-                due = hook.every_n_epochs(runner, hook.interval, hook.save_begin)
-            else:
-                last = hook.save_last and hook.is_last_train_iter(runner)
-                due = hook.every_n_train_iters(runner, hook.interval, hook.save_begin)
-            if due or last:
-                return True
-        return False
+        return any(checkpoint_hook_saves_now(hook, runner, by_epoch) for hook in runner.hooks
+                   if isinstance(hook, CheckpointHook))
 
     def _gather_if_saving(self, runner, by_epoch: bool) -> None:
         if get_dist_info()[1] > 1 and self._save_due(runner, by_epoch):

@@ -1,20 +1,18 @@
 """What every distiller shares: a trainable student and a frozen, unsaved teacher."""
 import contextlib
 import copy
-from typing import Callable, Dict, Optional, Sequence, Tuple, Union
+from typing import Callable, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
 from mmengine.model import BaseDataPreprocessor, BaseModel
-from mmengine.optim import OptimWrapper
 from torch import Tensor
 
-from ...utils.checkpoint import UnsafeCheckpointError, load_teacher_checkpoint
+from ...utils.checkpoint import UnsafeCheckpointError
 from ...utils.checkpoint_mismatch import refuse_mismatched_state_dict
-from ..projectors import OrthogonalProjector
+from ...utils.teacher_checkpoint import load_teacher_checkpoint
 from .frozen_teacher import check_teacher_precision, fold_batchnorms, run_frozen_teacher
-
-NO_DECAY_HINT = "paramwise_cfg=dict(custom_keys={'projector.raw_weight': dict(decay_mult=0.)})"
+from .projector_decay_guard import guard_projector_decay
 
 
 class BaseDistiller(BaseModel):
@@ -79,7 +77,7 @@ class BaseDistiller(BaseModel):
         teacher = fold_batchnorms(teacher, self.teacher_probe)
         object.__setattr__(self, 'teacher', teacher)
         self.teacher_precision = teacher_precision
-        self._checked_optimizer = False
+        guard_projector_decay(self)
 
     def teacher_probe(self, teacher: nn.Module) -> Sequence[Tensor]:
         """What the distiller reads of ``teacher`` on a fixed input (checks the BN fold)."""
@@ -95,22 +93,6 @@ class BaseDistiller(BaseModel):
         """``forward(inputs)`` of the frozen teacher, fast (see :func:`run_frozen_teacher`):
         contiguous float32 outputs that never reach autograd."""
         return run_frozen_teacher(self.teacher, forward, inputs, self.teacher_precision)
-
-    def check_optimizer(self, optim_wrapper: OptimWrapper) -> None:
-        """Refuse an optimizer that decays an orthogonal projector; checks once per model.
-
-        ``ProjectorDecayCheckHook`` calls it before training in every launcher mode;
-        ``train_step`` calls it too, for a config without the hook (single process only:
-        ``MMDistributedDataParallel`` runs its own ``train_step``, not this one).
-        """
-        if not self._checked_optimizer:
-            check_projectors_not_decayed(self, optim_wrapper)
-            self._checked_optimizer = True
-
-    def train_step(self, data: Union[dict, tuple, list],
-                   optim_wrapper: OptimWrapper) -> Dict[str, torch.Tensor]:
-        self.check_optimizer(optim_wrapper)
-        return super().train_step(data, optim_wrapper)
 
     def init_weights(self) -> None:
         """mmengine's ``init_weights``; a refused ``Pretrained`` checkpoint names its config key."""
@@ -139,12 +121,13 @@ class BaseDistiller(BaseModel):
     def _apply(self, fn, *args, **kwargs):
         super()._apply(fn, *args, **kwargs)
         self.teacher._apply(fn, *args, **kwargs)
-        # BaseModel.to() tells data preprocessors their device through `_modules` only.
+        # BaseModel.to() tells data preprocessors their device through `_modules` only: the
+        # teacher's, outside them, learns it from its own public to().
         parameter = next(self.teacher.parameters(), None)
         if parameter is not None:
             for module in self.teacher.modules():
                 if isinstance(module, BaseDataPreprocessor):
-                    module._device = parameter.device
+                    module.to(parameter.device)
         return self
 
 
@@ -156,26 +139,6 @@ def _init_cfg_key(model: nn.Module, checkpoint: str) -> str:
             if isinstance(cfg, dict) and cfg.get('checkpoint') == checkpoint:
                 return f'{name}.init_cfg' if name else 'init_cfg'
     return 'init_cfg'
-
-
-def check_projectors_not_decayed(model: nn.Module, optim_wrapper: OptimWrapper) -> None:
-    """Refuse an optimizer that applies weight decay to an orthogonal projector.
-
-    Decay pulls a projector's free parameters to zero, i.e. its weight back to initialisation
-    (and PyTorch's Householder map to an all-zero matrix): a silent loss of the distillation.
-    """
-    names = {id(param): name for name, param in model.named_parameters()}
-    projector_params = {id(param) for module in model.modules()
-                        if isinstance(module, OrthogonalProjector) for param in module.parameters()}
-    optimizer = getattr(optim_wrapper, 'optimizer', None)
-    for group in getattr(optimizer, 'param_groups', []):
-        decayed = [names[id(p)] for p in group['params'] if id(p) in projector_params]
-        if decayed and group.get('weight_decay', 0):
-            raise ValueError(
-                f'optim_wrapper: orthogonal projector parameters ({", ".join(decayed[:3])}'
-                f'{", ..." if len(decayed) > 3 else ""}) are in a param group with '
-                f'weight_decay={group["weight_decay"]}; decay drags them back to their '
-                f'initialisation. Add {NO_DECAY_HINT} to optim_wrapper.')
 
 
 def isolated_rng() -> contextlib.AbstractContextManager:

@@ -1,6 +1,5 @@
 """Distillation for mmpretrain classifiers: pooled-feature and logit losses, frozen teacher."""
 import copy
-import inspect
 from typing import Dict, List, Optional, Tuple, Union
 
 import torch
@@ -11,11 +10,17 @@ from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 from torch import Tensor
 
+from ...compat.mmpretrain import cls_head_loss, deit_head_logits, preprocessor_normalization
 from ...utils.model_cfg import build_model, resolve_model_cfg
-from ..utils.mmpretrain_adapters import cls_head_loss, deit_head_logits, preprocessor_normalization
 from .base_distiller import BaseDistiller, isolated_rng
+from .loss_builder import distill_loss_class
 
 ForwardResults = Union[Dict[str, Tensor], List[DataSample], Tensor, Tuple[Tensor, ...]]
+#: What this distiller gives a loss of each kind, besides the two sides' inputs: pooled features
+#: (``'embeddings'``, or ``'fpn'``: as ``(N, C, 1, 1)`` maps, no padding) and logits.
+EXTRAS = {'fpn': ('valid_mask',), 'embeddings': ('labels',), 'logits': ('labels',)}
+#: Which kinds each config section takes.
+SECTION_KINDS = {'feature_losses': ('embeddings', 'fpn'), 'logit_losses': ('logits',)}
 
 
 @MODELS.register_module()
@@ -42,15 +47,14 @@ class ClassifierDistiller(BaseDistiller):
     4. Losses: the student head's own classification loss on the class logits (``loss_cls``,
        soft Mixup targets included), every ``feature_losses`` entry on
        ``(student feature, teacher feature)``, every ``logit_losses`` entry on
-       ``(distillation logits, teacher logits)``, logged as ``loss_<name>``. A loss whose
-       ``forward`` takes ``labels`` also receives the ground-truth labels ``(N,)`` (e.g. the ND
-       loss of KD++; hard labels required, so no Mixup / CutMix with it).
-
-    Every loss entry may carry one key the distiller reads:
-
-    - ``as_map`` (bool): hand the loss ``(N, C, 1, 1)`` maps instead of ``(N, C)``, to reuse a
-      feature-map loss of the FPN protocol (``mmdet.SRDLoss``: BatchNorm over a batch of 1x1
-      maps is BatchNorm over the pooled features). Defaults to False.
+       ``(distillation logits, teacher logits)``, logged as ``loss_<name>``. Each loss is a
+       :class:`~vkd_mmdet.models.losses.DistillLoss` and gets what its class declares
+       (:data:`EXTRAS`): a ``feature_losses`` entry that consumes ``'embeddings'`` gets the
+       ``(N, C)`` features, one that consumes ``'fpn'`` gets them as ``(N, C, 1, 1)`` maps
+       (``mmdet.SRDLoss``: BatchNorm over a batch of 1x1 maps is BatchNorm over the pooled
+       features) with ``valid_mask=None``; a loss that lists the ``labels`` extra receives the
+       ground-truth labels ``(N,)`` (e.g. the ND loss of KD++; hard labels required, so no
+       Mixup / CutMix with it).
 
     ``predict`` / ``tensor`` modes, validation and test run the student alone (``DeiTClsHead``
     averages its two heads there).
@@ -62,10 +66,10 @@ class ClassifierDistiller(BaseDistiller):
             timm network through ``TIMMBackbone`` + ``GlobalAveragePooling``) or a
             ``TimmClassifier`` (whose checkpoint is a plain timm state dict).
         teacher_ckpt (str): path or URL of the teacher's weights.
-        feature_losses (dict[str, dict], optional): name -> loss config on pooled features,
-            ``forward(student (N, C_s), teacher (N, C_t)[, labels]) -> scalar``.
-        logit_losses (dict[str, dict], optional): name -> loss config on logits,
-            ``forward(student (N, K), teacher (N, K)[, labels]) -> scalar``.
+        feature_losses (dict[str, dict], optional): name -> config of a loss on pooled
+            features (it consumes ``'embeddings'`` or ``'fpn'``).
+        logit_losses (dict[str, dict], optional): name -> config of a loss on logits (it
+            consumes ``'logits'``).
         teacher_ckpt_strict (bool): refuse missing / unexpected teacher keys. Defaults to True.
         teacher_ckpt_trusted (bool): allow a teacher checkpoint that needs full unpickling.
             Defaults to False.
@@ -128,7 +132,6 @@ class ClassifierDistiller(BaseDistiller):
             raise ValueError('ClassifierDistiller: give `feature_losses` and/or `logit_losses`, '
                              "e.g. feature_losses=dict(vkd=dict(type='VkDClsLoss', "
                              "in_channels=192, out_channels=3024))")
-        self.as_map: Dict[str, bool] = {}
         with isolated_rng():
             self.feature_losses = self._build_losses(feature_losses, 'feature_losses')
             self.logit_losses = self._build_losses(logit_losses, 'logit_losses')
@@ -140,12 +143,12 @@ class ClassifierDistiller(BaseDistiller):
     def _build_losses(self, cfgs: Optional[Dict[str, dict]], key: str) -> nn.ModuleDict:
         modules = nn.ModuleDict()
         for name, cfg in (cfgs or {}).items():
-            if not isinstance(cfg, dict) or 'type' not in cfg:
-                raise TypeError(f'{key}.{name} must be a loss config dict with a `type`, '
-                                f'got {cfg!r}')
-            cfg = copy.deepcopy(dict(cfg))
-            self.as_map[name] = bool(cfg.pop('as_map', False))
-            modules[name] = MODELS.build(cfg)
+            loss_cls = distill_loss_class(MODELS, cfg, f'{key}.{name}', EXTRAS)
+            if loss_cls.consumes not in SECTION_KINDS[key]:
+                raise ValueError(f'{key}.{name}: {loss_cls.__name__} consumes '
+                                 f'{loss_cls.consumes!r}; {key} takes losses that consume '
+                                 f'{SECTION_KINDS[key]}')
+            modules[name] = MODELS.build(copy.deepcopy(dict(cfg)))
         return modules
 
     def forward(self,
@@ -171,19 +174,19 @@ class ClassifierDistiller(BaseDistiller):
 
         losses = cls_head_loss(self.student.head, cls_logits, data_samples)
         losses['loss_cls'] = losses.pop('loss')
-        labels = None
         with torch.autocast(device_type=student_inputs.device.type, enabled=False):
             for modules, student_out, teacher_out in (
                     (self.feature_losses, student_feat, teacher_feat),
                     (self.logit_losses, dist_logits, teacher_logits)):
                 for name, module in modules.items():
                     args = [student_out.float(), teacher_out.float().detach()]
-                    if self.as_map[name]:
+                    extras = {}
+                    if module.consumes == 'fpn':
                         args = [arg[:, :, None, None] for arg in args]
-                    if 'labels' in inspect.signature(module.forward).parameters:
-                        labels = _hard_labels(data_samples, name) if labels is None else labels
-                        args.append(labels)
-                    losses[f'loss_{name}'] = module(*args)
+                        extras['valid_mask'] = None
+                    if 'labels' in module.extras:
+                        extras['labels'] = _hard_labels(data_samples, name)
+                    losses[f'loss_{name}'] = module(*args, **extras)
         return losses
 
     def student_outputs(self, inputs: Tensor) -> Tuple[Tensor, Tensor, Tensor]:

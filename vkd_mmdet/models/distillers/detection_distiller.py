@@ -8,14 +8,23 @@ import torch
 import torch.nn as nn
 from mmdet.registry import MODELS
 from mmdet.structures import SampleList
+from mmdet.structures.bbox import get_box_tensor
 from torch import Tensor
 
 from ...utils.model_cfg import build_model, resolve_model_cfg
-from ..utils import capture_outputs, padding_mask, probe_neck_levels
+from ..utils import (
+    CheckpointedGenerator,
+    capture_outputs,
+    padding_mask,
+    probe_neck_levels,
+    shared_batch_augments,
+)
 from .base_distiller import BaseDistiller, isolated_rng
-from .level_pairing import LevelPair, level_loss_cfg, loss_class, pair_levels
+from .inherit_weights import check_inherit, inherit_teacher_weights
+from .level_pairing import LevelPair, level_loss_cfg, pair_levels
+from .loss_builder import distill_loss_class
 from .roi_distillation import (
-    ROI_INPUTS,
+    ROI_KINDS,
     capture_student_rois,
     check_roi_head,
     roi_distill_losses,
@@ -23,8 +32,13 @@ from .roi_distillation import (
 )
 
 ForwardResults = Union[Dict[str, Tensor], SampleList, Tuple[Tensor, ...]]
-# What a loss consumes: one FPN level per call, all its levels in one call, or RoI outputs.
-INPUT_TYPES = ('fpn', 'fpn_levels') + ROI_INPUTS
+#: What this distiller gives a loss of each kind it consumes, besides the two sides' inputs.
+EXTRAS = {
+    'fpn': ('valid_mask', 'stride', 'gt_bboxes', 'generator'),
+    'fpn_levels': ('valid_mask', 'gt_bboxes', 'generator'),
+    'embeddings': ('labels', 'generator'),
+    'logits': ('labels', 'generator'),
+}
 
 
 @MODELS.register_module()
@@ -48,25 +62,36 @@ class DetectionDistiller(BaseDistiller):
     spatial size (e.g. a different ``pad_size_divisor``) are an error on the first step, never a
     resize.
 
-    ``distill_losses`` maps a name to a feature-loss config. Every loss module takes
-    ``(student (N, C_s, H, W), teacher (N, C_t, H, W), valid_mask (N, 1, H, W) or None)`` and
-    returns a scalar (or a dict of named scalars, logged as ``loss_<name>_<key>_p<k>``). The
-    distiller builds one module per distilled level (its own projector or adapter), fills in
-    ``in_channels`` / ``out_channels`` from the probed widths where the config leaves them out
-    (a value it gives must match), and reads these extra keys of each entry:
+    ``distill_losses`` maps a name to the config of a
+    :class:`~vkd_mmdet.models.losses.DistillLoss`; the loss class declares what it consumes
+    (``docs/write_a_loss.md``) and the distiller reads that declaration once, at build time:
+
+    - ``'fpn'``: one module per distilled level (its own projector), called with the student's
+      and the teacher's neck output of that stride, logged as ``loss_<name>_p<k>`` (a dict of
+      terms as ``loss_<name>_<key>_p<k>``). The distiller fills the loss's ``channel_args``
+      (``in_channels`` / ``out_channels``) from the probed widths where the config leaves them
+      out (a value it gives must match).
+    - ``'fpn_levels'``: one module called once with the lists of the levels (e.g. ``RTKLoss``),
+      logged as ``loss_<name>``.
+    - ``'embeddings'`` / ``'logits'`` (two-stage students only): one module called with the
+      box-head embeddings (input of ``fc_cls``, after ReLU) or the class logits of student and
+      teacher on the RoIs the student's RoI head sampled (e.g. ``NDLoss``, ``LogitKDLoss``),
+      logged as ``loss_<name>``.
+
+    Per step each call also receives the extras its class lists (:data:`EXTRAS` says which kind
+    gets which): ``valid_mask`` (real pixels of the level), ``stride``, ``gt_bboxes`` (in padded
+    batch pixels), ``labels`` (RoI labels), ``generator`` (a generator the distiller owns and saves
+    in its checkpoints: random draws resume exactly). A distillation key equal to one of the
+    student's own loss keys is an error, never an overwrite. Besides the loss's own arguments an
+    entry may carry:
 
     - ``levels`` (list[int], optional): student neck output indices to distil, or
     - ``strides`` (list[int], optional): strides (px) to distil. Without either: every stride
-      both necks have. A level or stride one side lacks is an error.
-    - ``inputs`` (str, optional): what the loss consumes; defaults to the loss class's
-      ``input_type`` attribute, else ``'fpn'`` (the protocol above, one module per level).
-      ``'fpn_levels'``: one module called once with the lists of the levels' student features,
-      teacher features and masks (e.g. ``RTKLoss``), logged as ``loss_<name>``.
-      ``'roi_embeddings'`` / ``'roi_logits'`` (two-stage students only): one module called with
-      the box-head embeddings (input of ``fc_cls``, after ReLU) of student and teacher on the
-      RoIs the student's RoI head sampled, plus their labels (e.g. ``NDLoss``), or with their
-      class logits (e.g. ``type='LogitKDLoss', inputs='roi_logits'``), logged as
-      ``loss_<name>``.
+      both necks have. A level or stride one side lacks, or one given twice, is an error.
+
+    The student's ``batch_augments`` (e.g. YOLOX's ``BatchSyncRandomResize``) run once per step
+    and transform the teacher's batch alike (:func:`~vkd_mmdet.models.utils.shared_batch_augments`):
+    both networks see the same geometry, each normalised by its own preprocessor.
 
     Args:
         student (dict): mmdet detector config of the student (needs a neck), or
@@ -74,7 +99,7 @@ class DetectionDistiller(BaseDistiller):
         teacher (dict): the same for the teacher.
         teacher_ckpt (str): path or URL of the teacher's weights.
         distill_losses (dict[str, dict]): loss name -> loss config (+ ``levels`` or
-            ``strides``, ``inputs``).
+            ``strides``).
         teacher_ckpt_strict (bool): refuse missing / unexpected teacher keys. Defaults to True.
         teacher_ckpt_trusted (bool): allow a teacher checkpoint that needs full unpickling.
             Defaults to False.
@@ -83,6 +108,11 @@ class DetectionDistiller(BaseDistiller):
             :class:`BaseDistiller`). Defaults to True.
         teacher_precision (str): ``'fp32'``, ``'bf16'`` or ``'fp16'`` (CUDA only) for the
             teacher forward; losses stay float32. Defaults to 'fp32'.
+        inherit (str | Sequence[str]): student modules that start from the teacher's weights,
+            e.g. ``('neck', 'bbox_head')`` (FGD / MGD): copied from ``teacher_ckpt`` (unfolded)
+            by ``init_weights``, after the student's own init, and only if every shape matches
+            (:func:`~.inherit_weights.inherit_teacher_weights`). A resumed run then loads its
+            checkpoint over them. Defaults to () (none).
 
     Config:
         .. code-block:: python
@@ -106,7 +136,8 @@ class DetectionDistiller(BaseDistiller):
                  teacher_ckpt_trusted: bool = False,
                  init_cfg: Optional[dict] = None,
                  load_strict: bool = True,
-                 teacher_precision: str = 'fp32') -> None:
+                 teacher_precision: str = 'fp32',
+                 inherit: Union[str, Sequence[str]] = ()) -> None:
         student = resolve_model_cfg(student, 'student')
         teacher = resolve_model_cfg(teacher, 'teacher')
         student_model = build_model(student, MODELS)
@@ -122,6 +153,8 @@ class DetectionDistiller(BaseDistiller):
         super().__init__(student_model, teacher_model, teacher_ckpt, teacher_ckpt_strict,
                          teacher_ckpt_trusted, init_cfg, load_strict,
                          teacher_precision=teacher_precision)
+        self.inherit = check_inherit(inherit, student_model, teacher_model)
+        self.teacher_ckpt_trusted = teacher_ckpt_trusted
         if not distill_losses:
             raise ValueError('DetectionDistiller: `distill_losses` is empty; give at least one '
                              "loss, e.g. dict(vkd=dict(type='VkDLoss'))")
@@ -129,15 +162,14 @@ class DetectionDistiller(BaseDistiller):
         self.student_strides = [level.stride for level in student_levels]
         self.distill_losses = nn.ModuleDict()
         self.distill_levels: Dict[str, List[LevelPair]] = {}
-        self.distill_inputs: Dict[str, str] = {}
+        self.loss_kinds: Dict[str, str] = {}
         with isolated_rng():
             for name, cfg in distill_losses.items():
+                key = f'distill_losses.{name}'
+                loss_cls = distill_loss_class(MODELS, cfg, key, EXTRAS)
                 cfg = copy.deepcopy(dict(cfg))
-                inputs = self.distill_inputs[name] = cfg.pop('inputs', _loss_input_type(cfg))
-                if inputs not in INPUT_TYPES:
-                    raise ValueError(f'distill_losses.{name}.inputs={inputs!r}: expected one of '
-                                     f'{INPUT_TYPES}')
-                if inputs in ROI_INPUTS:
+                kind = self.loss_kinds[name] = loss_cls.consumes
+                if kind in ROI_KINDS:
                     check_roi_head(student_model, 'student', name)
                     check_roi_head(teacher_model, 'teacher', name)
                     self.distill_levels[name] = []
@@ -145,9 +177,25 @@ class DetectionDistiller(BaseDistiller):
                     continue
                 pairs = self.distill_levels[name] = pair_levels(
                     name, cfg, student_levels, teacher_levels)
-                groups = [pairs] if inputs == 'fpn_levels' else [[pair] for pair in pairs]
+                groups = [pairs] if kind == 'fpn_levels' else [[pair] for pair in pairs]
                 self.distill_losses[name] = nn.ModuleList(
-                    MODELS.build(level_loss_cfg(name, cfg, group)) for group in groups)
+                    MODELS.build(level_loss_cfg(name, cfg, group, loss_cls.channel_args))
+                    for group in groups)
+            needs_generator = any('generator' in module.extras
+                                  for modules in self.distill_losses.values()
+                                  for module in modules)
+            # Seeded from the global stream inside isolated_rng: one value per seed, and the
+            # student's own random draws stay those of the student trained alone.
+            self.distill_generator = CheckpointedGenerator(
+                int(torch.randint(2**62, ()))) if needs_generator else None
+
+    def init_weights(self) -> None:
+        """The student's own init, then the ``inherit`` modules copied from the teacher."""
+        first = not self._is_init
+        super().init_weights()
+        if first and self.inherit:
+            inherit_teacher_weights(self.student, self.inherit, self.teacher_ckpt,
+                                    self.teacher_ckpt_trusted)
 
     def forward(self,
                 inputs: Union[List[Tensor], Tensor],
@@ -161,18 +209,20 @@ class DetectionDistiller(BaseDistiller):
         if mode == 'predict':
             return self.student.predict(batch['inputs'], batch['data_samples'])
         if mode == 'tensor':
-            return self.student._forward(batch['inputs'], batch['data_samples'])
+            return self.student(batch['inputs'], batch['data_samples'], mode='tensor')
         raise RuntimeError(f'Invalid mode "{mode}". Only supports loss, predict and tensor mode')
 
     def loss(self, inputs: Union[List[Tensor], Tensor], data_samples: SampleList) -> dict:
         # The teacher normalises first: the student's preprocessor then writes the batch
-        # metadata (pad shapes) its own losses read.
+        # metadata (pad shapes) its own losses read; its batch augments transform both batches.
         teacher_batch = self.teacher.data_preprocessor(
             dict(inputs=inputs, data_samples=data_samples), False)
-        teacher_feats = self.teacher_forward(self.teacher.extract_feat, teacher_batch['inputs'])
-        student_batch = self.student.data_preprocessor(
-            dict(inputs=inputs, data_samples=data_samples), True)
-        roi_names = [name for name, kind in self.distill_inputs.items() if kind in ROI_INPUTS]
+        with shared_batch_augments(self.student.data_preprocessor,
+                                   teacher_batch['inputs']) as teacher_inputs:
+            student_batch = self.student.data_preprocessor(
+                dict(inputs=inputs, data_samples=data_samples), True)
+        teacher_feats = self.teacher_forward(self.teacher.extract_feat, teacher_inputs[0])
+        roi_names = [name for name, kind in self.loss_kinds.items() if kind in ROI_KINDS]
         record_rois = capture_student_rois(self.student) if roi_names \
             else contextlib.nullcontext({})
         with capture_outputs(self.student.neck) as captured, record_rois as student_rois:
@@ -180,8 +230,8 @@ class DetectionDistiller(BaseDistiller):
         if len(captured) != 1:
             raise RuntimeError(f'DetectionDistiller: the student neck ran {len(captured)} times '
                                'in one loss step; expected exactly once')
-        losses.update(self.distill_loss(captured[0], teacher_feats, student_batch['inputs'],
-                                        student_batch['data_samples']))
+        distill = self.distill_loss(captured[0], teacher_feats, student_batch['inputs'],
+                                    student_batch['data_samples'])
         if roi_names:
             if not student_rois:
                 raise RuntimeError('DetectionDistiller: the student RoI head sampled no RoIs '
@@ -189,10 +239,20 @@ class DetectionDistiller(BaseDistiller):
             embeddings, logits = self.teacher_forward(
                 functools.partial(teacher_roi_outputs, self.teacher, teacher_feats),
                 student_rois['rois'])
-            losses.update(roi_distill_losses(
-                {name: self.distill_losses[name][0] for name in roi_names}, self.distill_inputs,
-                student_rois, dict(embeddings=embeddings, logits=logits)))
+            distill.update(roi_distill_losses(
+                {name: self.distill_losses[name][0] for name in roi_names}, student_rois,
+                dict(embeddings=embeddings, logits=logits), self._generator()))
+        clash = sorted(set(distill) & set(losses))
+        if clash:
+            raise ValueError(f'DetectionDistiller: distillation loss key(s) {clash} equal the '
+                             f"student's own loss key(s) {clash} and would replace them; rename "
+                             'the distill_losses entry')
+        losses.update(distill)
         return losses
+
+    def _generator(self) -> Optional[torch.Generator]:
+        """The distiller's own random generator (None when no loss asks for one)."""
+        return None if self.distill_generator is None else self.distill_generator.generator
 
     def teacher_probe(self, teacher: nn.Module) -> Tuple[Tensor, ...]:
         """The teacher's neck outputs on the probe input (what the distiller reads)."""
@@ -208,19 +268,25 @@ class DetectionDistiller(BaseDistiller):
                  for feat, stride in zip(student_feats, self.student_strides)]
         student_feats = [feat.float() for feat in student_feats]
         teacher_feats = [feat.float().detach() for feat in teacher_feats]
+        gt_bboxes = [get_box_tensor(sample.gt_instances.bboxes).float()
+                     for sample in data_samples]
         losses = {}
         with torch.autocast(device_type=batch_inputs.device.type, enabled=False):
             for name, modules in self.distill_losses.items():
                 pairs = self.distill_levels[name]
-                if self.distill_inputs[name] == 'fpn_levels':
+                if self.loss_kinds[name] == 'fpn_levels':
+                    extras = dict(valid_mask=[masks[pair.student] for pair in pairs],
+                                  gt_bboxes=gt_bboxes, generator=self._generator())
                     losses[f'loss_{name}'] = modules[0](
                         [student_feats[pair.student] for pair in pairs],
                         [teacher_feats[pair.teacher] for pair in pairs],
-                        [masks[pair.student] for pair in pairs])
+                        **{extra: extras[extra] for extra in modules[0].extras})
                     continue
                 for pair, module in zip(pairs, modules):
+                    extras = dict(valid_mask=masks[pair.student], stride=pair.stride,
+                                  gt_bboxes=gt_bboxes, generator=self._generator())
                     out = module(student_feats[pair.student], teacher_feats[pair.teacher],
-                                 masks[pair.student])
+                                 **{extra: extras[extra] for extra in module.extras})
                     if isinstance(out, dict):
                         losses.update({f'loss_{name}_{key}_{pair.name}': value
                                        for key, value in out.items()})
@@ -243,8 +309,3 @@ def _check_levels_pair(distill_levels: Dict[str, List[LevelPair]], num_student_l
                 f'{pair.student}) {tuple(student.shape)} and teacher feature (level '
                 f'{pair.teacher}) {tuple(teacher.shape)} differ in batch or spatial size (same '
                 'input size expected: check pad_size_divisor and batch_augments)')
-
-
-def _loss_input_type(cfg: dict) -> str:
-    """The ``input_type`` class attribute of the loss ``cfg`` builds, ``'fpn'`` by default."""
-    return getattr(loss_class(cfg), 'input_type', 'fpn')

@@ -1,14 +1,8 @@
 """Which neck levels of student and teacher a feature loss matches: the outputs of equal stride."""
 import copy
-import inspect
-from typing import List, NamedTuple, Optional, Sequence
-
-from mmdet.registry import MODELS
+from typing import List, Mapping, NamedTuple, Sequence
 
 from ..utils import NeckLevel
-
-# Loss arguments the distiller fills in from the probed widths when a config leaves them out.
-_CHANNEL_KEYS = (('in_channels', 'student'), ('out_channels', 'teacher'))
 
 
 class LevelPair(NamedTuple):
@@ -25,12 +19,6 @@ class LevelPair(NamedTuple):
         return f'p{self.stride.bit_length() - 1}'
 
 
-def loss_class(cfg: dict) -> Optional[type]:
-    """The class a loss config builds (None for a type the registry does not know)."""
-    loss_type = cfg.get('type')
-    return loss_type if isinstance(loss_type, type) else MODELS.get(loss_type)
-
-
 def pair_levels(name: str, cfg: dict, student: Sequence[NeckLevel],
                 teacher: Sequence[NeckLevel]) -> List[LevelPair]:
     """The level pairs loss ``name`` distils; pops its ``levels`` / ``strides`` from ``cfg``.
@@ -40,7 +28,8 @@ def pair_levels(name: str, cfg: dict, student: Sequence[NeckLevel],
 
     Raises:
         ValueError: naming ``distill_losses.<name>``: no common stride, both keys given, an index
-            out of range, a stride one side lacks, or a side with two outputs of one stride.
+            out of range or given twice, a stride one side lacks, or a side with two outputs of
+            one stride.
     """
     key = f'distill_losses.{name}'
     strides = {side: [level.stride for level in levels]
@@ -82,6 +71,10 @@ def pair_levels(name: str, cfg: dict, student: Sequence[NeckLevel],
                                      f'{side} neck ({summary})')
     else:
         wanted = common
+    repeated = sorted({stride for stride in wanted if wanted.count(stride) > 1})
+    if repeated:
+        raise ValueError(f'{key}: stride {repeated} is listed more than once (`levels` / '
+                         f'`strides`), which would distil it several times ({summary})')
     for stride in wanted:
         if stride & (stride - 1):
             raise ValueError(f'{key}: stride {stride} is not a power of two; log keys name '
@@ -93,26 +86,26 @@ def pair_levels(name: str, cfg: dict, student: Sequence[NeckLevel],
     return pairs
 
 
-def level_loss_cfg(name: str, cfg: dict, pairs: Sequence[LevelPair]) -> dict:
-    """``cfg`` with ``in_channels`` / ``out_channels`` set from the probed widths of ``pairs``.
+def level_loss_cfg(name: str, cfg: dict, pairs: Sequence[LevelPair],
+                   channel_args: Mapping[str, str]) -> dict:
+    """``cfg`` with the loss's ``channel_args`` (e.g. ``in_channels`` -> the student's width) set
+    from the probed widths of ``pairs``.
 
-    Filled in only where the loss class takes them. A value the config gives must equal the
-    probed width; one module for several ``pairs`` needs one width per side.
+    A value the config gives must equal the probed width; one module for several ``pairs`` needs
+    one width per side.
 
     Raises:
         ValueError: naming ``distill_losses.<name>.<key>``, the neck's width and the stride.
     """
     cfg = copy.deepcopy(cfg)
-    loss_cls = loss_class(cfg)
-    accepted = inspect.signature(loss_cls).parameters if loss_cls is not None else {}
-    for key, side in _CHANNEL_KEYS:
+    for key, side in channel_args.items():
         widths = {getattr(pair, f'{side}_channels'): pair.stride for pair in pairs}
         if key in cfg:
             for width, stride in widths.items():
                 if cfg[key] != width:
                     raise ValueError(f'distill_losses.{name}.{key}={cfg[key]} but '
                                      f'{side}.neck.out_channels={width} (stride {stride})')
-        elif key in accepted:
+        else:
             if len(widths) > 1:
                 raise ValueError(f'distill_losses.{name}: one module for strides '
                                  f'{[pair.stride for pair in pairs]} needs one {side} width, '

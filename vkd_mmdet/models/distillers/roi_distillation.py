@@ -5,16 +5,18 @@ box-head embeddings fed to the classifier (``fc_cls``'s input: after the shared 
 the class logits; the teacher's own RoI extractor + box head then run on the same RoIs.
 """
 import contextlib
-from typing import Callable, Dict, Iterator, Sequence, Tuple
+from typing import Callable, Dict, Iterator, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
 from mmdet.structures.bbox import bbox2roi
 from torch import Tensor
 
-from ..utils import bbox_forward, capture_inputs, check_roi_head_api, intercept_bbox_loss
+from ...compat.mmdet import bbox_forward, check_roi_head_api, intercept_bbox_loss
+from ..utils import capture_inputs
 
-ROI_INPUTS = ('roi_embeddings', 'roi_logits')
+#: What a loss consumes of the RoIs: box-head embeddings or class logits.
+ROI_KINDS = ('embeddings', 'logits')
 
 
 def check_roi_head(detector: nn.Module, key: str, loss_name: str) -> nn.Module:
@@ -63,19 +65,20 @@ def teacher_roi_outputs(detector: nn.Module, feats: Sequence[Tensor],
     return embeddings[-1], logits
 
 
-def roi_distill_losses(modules: Dict[str, nn.Module], inputs: Dict[str, str],
-                       student_record: Dict[str, Tensor],
-                       teacher_record: Dict[str, Tensor]) -> Dict[str, Tensor]:
-    """``loss_<name>`` of every RoI loss: ``roi_embeddings`` losses take ``(student, teacher,
-    labels)``, ``roi_logits`` losses ``(student, teacher)``, all in float32. ``teacher_record``
-    holds the teacher's ``embeddings`` and ``logits`` on the student's RoIs
+def roi_distill_losses(modules: Dict[str, nn.Module], student_record: Dict[str, Tensor],
+                       teacher_record: Dict[str, Tensor],
+                       generator: Optional[torch.Generator]) -> Dict[str, Tensor]:
+    """``loss_<name>`` of every RoI loss, in float32: each module takes the student's and the
+    teacher's ``module.consumes`` (``'embeddings'`` or ``'logits'``) on the student's RoIs, plus
+    the extras it declares (``labels``: the RoI labels, ``generator``). ``teacher_record``
+    holds the teacher's ``embeddings`` and ``logits`` on those RoIs
     (:func:`teacher_roi_outputs`)."""
     losses = {}
+    extras = dict(labels=student_record['labels'], generator=generator)
     with torch.autocast(device_type=student_record['rois'].device.type, enabled=False):
         for name, module in modules.items():
-            kind = inputs[name][len('roi_'):]
-            args = [student_record[kind].float(), teacher_record[kind].float()]
-            if kind == 'embeddings':
-                args.append(student_record['labels'])
-            losses[f'loss_{name}'] = module(*args)
+            kind = module.consumes
+            losses[f'loss_{name}'] = module(
+                student_record[kind].float(), teacher_record[kind].float(),
+                **{extra: extras[extra] for extra in module.extras})
     return losses

@@ -1,18 +1,18 @@
 """Channel-wise distillation: per-channel spatial softmax, KL from teacher to student."""
-from typing import Optional
+from typing import Mapping, Optional
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 from mmdet.registry import MODELS
-from mmengine.model import BaseModule
 from torch import Tensor
 
+from ..projectors import build_projector
+from .distill_loss import DistillLoss
 from .feature_loss_utils import check_same_shape
 
 
 @MODELS.register_module()
-class CWDLoss(BaseModule):
+class CWDLoss(DistillLoss):
     """Channel-wise distillation for one pair of feature maps (Shu et al., "Channel-wise Knowledge
     Distillation for Dense Prediction", ICCV 2021), with MMRazor's ``ChannelWiseDivergence``
     reduction.
@@ -21,13 +21,16 @@ class CWDLoss(BaseModule):
     temperature ``tau``; ``loss = w * tau^2 * mean over (sample, channel) of KL(p_t || p_s)``
     (a sum over pixels, then a mean over samples and channels). With ``ignore_padding`` the softmax
     and the KL run over the real image pixels of ``valid_mask`` only (MMRazor includes padding).
-    When ``in_channels != out_channels`` a 1x1 conv adapter maps the student first.
+    A ``projector`` (e.g. a free linear map) may map the student to ``C_t`` first.
 
     Args:
         in_channels (int): student channels ``C_s``.
         out_channels (int): teacher channels ``C_t``.
         tau (float): softmax temperature. Defaults to 1.0.
         loss_weight (float): ``w``. Defaults to 1.0 (MMRazor uses 10 on GFL).
+        projector (dict, optional): a map of the student to ``C_t`` first (``.projector``),
+            e.g. ``dict(type='LinearAdapter')`` when ``C_s != C_t``. Defaults to None (none:
+            ``C_s == C_t``).
         ignore_padding (bool): use ``valid_mask`` when given. Defaults to True.
         init_cfg (dict, optional): mmengine init config.
 
@@ -40,25 +43,26 @@ class CWDLoss(BaseModule):
         ``dict(type='CWDLoss', in_channels=256, out_channels=256, tau=1.0, loss_weight=10.0)``
     """
 
+    extras = ('valid_mask',)
+
     def __init__(self,
                  in_channels: int,
                  out_channels: int,
                  tau: float = 1.0,
                  loss_weight: float = 1.0,
+                 projector: Optional[Mapping] = None,
                  ignore_padding: bool = True,
                  init_cfg: Optional[dict] = None) -> None:
-        super().__init__(init_cfg=init_cfg)
+        super().__init__(loss_weight, init_cfg)
         if tau <= 0:
             raise ValueError(f'CWDLoss: tau must be > 0, got {tau}')
-        self.adapter = (nn.Conv2d(in_channels, out_channels, kernel_size=1)
-                        if in_channels != out_channels else nn.Identity())
+        self.projector = build_projector(projector, in_channels, out_channels, 'CWDLoss')
         self.tau = tau
-        self.loss_weight = loss_weight
         self.ignore_padding = ignore_padding
 
     def forward(self, student: Tensor, teacher: Tensor,
                 valid_mask: Optional[Tensor] = None) -> Tensor:
-        student = self.adapter(student)
+        student = self.projector(student)
         check_same_shape('CWDLoss', student, teacher)
         student_logits = student.flatten(2) / self.tau
         teacher_logits = teacher.flatten(2) / self.tau

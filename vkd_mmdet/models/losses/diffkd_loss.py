@@ -1,18 +1,19 @@
 """DiffKD feature loss: denoise the student latent with a diffusion model of the teacher's."""
-from typing import Dict, List, Optional
+from typing import Dict, List, Mapping, Optional
 
 import torch
 import torch.nn as nn
 from mmdet.registry import MODELS
-from mmengine.model import BaseModule
 from torch import Tensor
 
+from ..projectors import LINEAR, build_projector
 from .diffkd_modules import LinearAutoEncoder, NoiseAdapter, NoisePredictor
+from .distill_loss import DistillLoss
 from .feature_loss_utils import check_same_shape, masked_mean
 
 
 @MODELS.register_module()
-class DiffKDLoss(BaseModule):
+class DiffKDLoss(DistillLoss):
     """DiffKD for one pair of feature maps (Huang et al., "Knowledge Diffusion for Distillation",
     NeurIPS 2023). Returns three losses, logged separately.
 
@@ -22,7 +23,7 @@ class DiffKDLoss(BaseModule):
       ``L_diff = MSE(eps_hat(sqrt(a_k) z_t + sqrt(1 - a_k) eps, k), eps)`` at a random step ``k``
       per sample (``num_train_timesteps`` steps, linear betas ``beta_start`` .. ``beta_end``,
       ``a_k`` the cumulative product of ``1 - beta``).
-    - ``kd``: the student feature is mapped to the latent by a 1x1 conv (``z_s``), mixed with
+    - ``kd``: the student feature is mapped to the latent by ``projector`` (``z_s``), mixed with
       noise at a learned per-sample ratio (adaptive noise matching:
       ``gamma z_s + (1 - gamma) eps``), denoised by deterministic DDIM (eta 0) over
       ``inference_steps`` steps, the second half of a ``2 * inference_steps`` schedule
@@ -47,6 +48,9 @@ class DiffKDLoss(BaseModule):
         diff_weight (float): weight of ``L_diff``. Defaults to 1.0.
         ae_weight (float): weight of ``L_ae``. Defaults to 1.0.
         loss_weight (float): multiplies all three. Defaults to 1.0.
+        projector (dict): the student's map ``C_s -> latent`` (``.latent_projector``: not into
+            the teacher's channels). Defaults to
+            ``dict(type='LinearAdapter')`` (a 1x1 conv with bias).
         ignore_padding (bool): use ``valid_mask`` when given. Defaults to True.
         init_cfg (dict, optional): mmengine init config.
 
@@ -56,13 +60,15 @@ class DiffKDLoss(BaseModule):
         - output: ``dict(kd=scalar, diff=scalar, ae=scalar)``.
 
     Note:
-        All trainable parts (adapter, noise predictor, noise adapter, autoencoder, refiner) live in
-        this module and train with the student. The BatchNorms need a batch of more than one
+        All trainable parts (projector, noise predictor, noise adapter, autoencoder, refiner) live
+        in this module and train with the student. The BatchNorms need a batch of more than one
         pixel per channel.
 
     Config:
         ``dict(type='DiffKDLoss', in_channels=256, out_channels=256, latent_channels=128)``
     """
+
+    extras = ('valid_mask',)
 
     def __init__(self,
                  in_channels: int,
@@ -76,14 +82,16 @@ class DiffKDLoss(BaseModule):
                  diff_weight: float = 1.0,
                  ae_weight: float = 1.0,
                  loss_weight: float = 1.0,
+                 projector: Mapping = LINEAR,
                  ignore_padding: bool = True,
                  init_cfg: Optional[dict] = None) -> None:
-        super().__init__(init_cfg=init_cfg)
+        super().__init__(loss_weight, init_cfg)
         if not 0 < 2 * inference_steps <= num_train_timesteps:
             raise ValueError(f'DiffKDLoss: inference_steps={inference_steps} must be in '
                              f'1..num_train_timesteps/2 ({num_train_timesteps // 2})')
         latent_channels = latent_channels or max(out_channels // 2, 1)
-        self.student_adapter = nn.Conv2d(in_channels, latent_channels, 1)
+        self.latent_projector = build_projector(projector, in_channels, latent_channels,
+                                                'DiffKDLoss')
         self.autoencoder = LinearAutoEncoder(out_channels, latent_channels)
         self.noise_predictor = NoisePredictor(latent_channels,
                                               num_embeddings=max(1280, num_train_timesteps))
@@ -101,7 +109,6 @@ class DiffKDLoss(BaseModule):
         self.kd_weight = kd_weight
         self.diff_weight = diff_weight
         self.ae_weight = ae_weight
-        self.loss_weight = loss_weight
         self.ignore_padding = ignore_padding
 
     def ddpm_loss(self, latent: Tensor, noise: Tensor, timesteps: Tensor,
@@ -125,7 +132,7 @@ class DiffKDLoss(BaseModule):
     def forward(self, student: Tensor, teacher: Tensor,
                 valid_mask: Optional[Tensor] = None) -> Dict[str, Tensor]:
         mask = valid_mask if self.ignore_padding else None
-        latent_student = self.student_adapter(student)
+        latent_student = self.latent_projector(student)
         latent_teacher, reconstruction = self.autoencoder(teacher)
         check_same_shape('DiffKDLoss', latent_student, latent_teacher)
         loss_ae = masked_mean((reconstruction - teacher).square(), mask)

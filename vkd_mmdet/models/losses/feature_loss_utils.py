@@ -1,4 +1,6 @@
-"""Helpers shared by the distillation losses: the shape check and padding-aware means."""
+"""Helpers shared by the distillation losses: the shape check, weight checks and padding-aware
+means."""
+import math
 from typing import Optional
 
 from torch import Tensor
@@ -39,3 +41,12 @@ def masked_mean(loss: Tensor, valid_mask: Optional[Tensor]) -> Tensor:
         return loss.mean()
     weight = valid_mask.to(loss.dtype)
     return (loss * weight).sum() / (weight.sum() * loss.shape[1]).clamp(min=1)
+
+
+def check_loss_weights(loss_name: str, **weights: float) -> None:
+    """Refuse a weight that is not a finite number >= 0 (as ``DistillLoss`` does ``loss_weight``):
+    a negative one would maximise its term."""
+    for key, value in weights.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)) \
+                or not math.isfinite(value) or value < 0:
+            raise ValueError(f'{loss_name}: {key} must be a finite number >= 0, got {value!r}')

@@ -2,14 +2,14 @@
 import torch.nn.functional as F
 from mmdet.registry import MODELS
 from mmengine.logging import MessageHub
-from mmengine.model import BaseModule
 from torch import Tensor
 
+from .distill_loss import DistillLoss
 from .feature_loss_utils import check_same_shape
 
 
 @MODELS.register_module()
-class LogitKDLoss(BaseModule):
+class LogitKDLoss(DistillLoss):
     """Hinton et al.'s knowledge distillation on class logits ("Distilling the Knowledge in a
     Neural Network", 2015), the logit term of VkD, SRD and KD++ on ImageNet.
 
@@ -38,15 +38,17 @@ class LogitKDLoss(BaseModule):
         ``dict(type='LogitKDLoss', temperature=1.0, loss_weight=1.0)``
     """
 
+    consumes = 'logits'
+    channel_args = {}
+
     def __init__(self, temperature: float = 1.0, loss_weight: float = 1.0,
                  warmup_epochs: float = 0., init_cfg=None) -> None:
-        super().__init__(init_cfg=init_cfg)
+        super().__init__(loss_weight, init_cfg)
         if temperature <= 0:
             raise ValueError(f'LogitKDLoss: temperature must be > 0, got {temperature}')
         if warmup_epochs < 0:
             raise ValueError(f'LogitKDLoss: warmup_epochs must be >= 0, got {warmup_epochs}')
         self.temperature = temperature
-        self.loss_weight = loss_weight
         self.warmup_epochs = warmup_epochs
 
     def forward(self, student: Tensor, teacher: Tensor) -> Tensor:

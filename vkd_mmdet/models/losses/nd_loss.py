@@ -1,34 +1,34 @@
 """ND loss (KD++): student embeddings pulled onto the teacher's class-mean directions."""
-from typing import Optional
+from typing import Mapping, Optional
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 from mmdet.registry import MODELS
-from mmengine.model import BaseModule
 from torch import Tensor
 
+from ..projectors import build_projector
+from .distill_loss import DistillLoss
 from .feature_loss_utils import check_same_shape
 
 
 @MODELS.register_module()
-class NDLoss(BaseModule):
+class NDLoss(DistillLoss):
     """Norm-and-direction loss of KD++ (Wang et al., "Improving Knowledge Distillation via
     Regularizing Feature Norm and Direction", ECCV 2024), on RoI embeddings or pooled features.
 
     Per sample ``r`` of class ``y``: ``l_r = 1 - <s_r, c_y / ||c_y||> / max(||s_r||, ||t_r||)``,
     ``loss = w * mean_r l_r``. ``s`` is the student embedding (when the widths differ, through
-    ``.adapter``: BN1d -> Dropout -> Linear, KD++'s "projector"), ``t`` the teacher's embedding of
+    a ``projector``: KD++'s is BN1d -> Dropout -> Linear), ``t`` the teacher's embedding of
     the same sample (only its norm enters), ``c_y`` the teacher's class-mean embedding, computed
     offline over the training set by ``tools/compute_class_centers.py`` and loaded as a buffer
     (never averaged per batch). While ``||s|| < ||t||`` the denominator is the teacher norm and
     the loss also grows the student's norm along ``c_y``; once ``||s|| >= ||t||`` it is
     ``1 - cos(s, c_y)``, direction only.
 
-    Attribute ``input_type = 'roi_embeddings'``: in :class:`DetectionDistiller` the samples are
-    the RoIs sampled by the student's RoI head, ``s`` / ``t`` the box-head embeddings after ReLU
-    (the input of ``fc_cls``) of student and teacher on those RoIs, ``y`` the RoI labels
-    (``num_classes`` = background, as in mmdet). In :class:`ClassifierDistiller` (a
+    It consumes ``'embeddings'`` with the ``labels`` extra: in :class:`DetectionDistiller` the
+    samples are the RoIs sampled by the student's RoI head, ``s`` / ``t`` the box-head
+    embeddings after ReLU (the input of ``fc_cls``) of student and teacher on those RoIs, ``y``
+    the RoI labels (``num_classes`` = background, as in mmdet). In :class:`ClassifierDistiller` (a
     ``feature_losses`` entry, ``background=False``) the samples are the images, ``s`` / ``t`` the
     penultimate pooled features, ``y`` the ground-truth labels.
 
@@ -39,7 +39,9 @@ class NDLoss(BaseModule):
         class_centers (str, optional): file written by ``tools/compute_class_centers.py``.
             None leaves zero centres to be filled from a checkpoint; training with them raises.
         loss_weight (float): ``w``. Defaults to 1.0 (KD++ uses 1.5 for R101 -> R18).
-        dropout (float): dropout of the adapter used when ``D_s != D_t``. Defaults to 0.5.
+        projector (dict, optional): the student's map ``D_s -> D_t`` (``.projector``); KD++'s
+            for different widths is ``dict(type='LinearAdapter', norm=True, dropout=0.5)``.
+            Defaults to None (``D_s == D_t``).
         background (bool): keep a centre for the background class ``num_classes`` (detection
             RoIs); False for classification. The centres have ``num_classes + background`` rows.
             Defaults to True.
@@ -56,7 +58,10 @@ class NDLoss(BaseModule):
         in_channels=512, out_channels=512, class_centers=...)``
     """
 
-    input_type = 'roi_embeddings'
+    consumes = 'embeddings'
+    extras = ('labels',)
+    channel_args = {}
+    moved_args = {'dropout': "projector=dict(type='LinearAdapter', norm=True, dropout=...)"}
 
     def __init__(self,
                  num_classes: int,
@@ -64,18 +69,15 @@ class NDLoss(BaseModule):
                  out_channels: int,
                  class_centers: Optional[str] = None,
                  loss_weight: float = 1.0,
-                 dropout: float = 0.5,
+                 projector: Optional[Mapping] = None,
                  background: bool = True,
                  init_cfg: Optional[dict] = None) -> None:
-        super().__init__(init_cfg=init_cfg)
-        # KD++'s map when widths differ: BN1d -> Dropout -> Linear, on the ND branch only.
-        self.adapter = nn.Identity() if in_channels == out_channels else nn.Sequential(
-            nn.BatchNorm1d(in_channels), nn.Dropout(dropout), nn.Linear(in_channels, out_channels))
+        super().__init__(loss_weight, init_cfg)
+        self.projector = build_projector(projector, in_channels, out_channels, 'NDLoss')
         num_rows = num_classes + int(background)
         self.register_buffer('class_centers', torch.zeros(num_rows, out_channels))
         if class_centers is not None:
             self.class_centers.copy_(load_class_centers(class_centers, num_rows, out_channels))
-        self.loss_weight = loss_weight
         self._centers_checked = class_centers is not None
 
     def forward(self, student: Tensor, teacher: Tensor, labels: Tensor) -> Tensor:
@@ -85,7 +87,7 @@ class NDLoss(BaseModule):
                                    '`python tools/compute_class_centers.py CONFIG` and set '
                                    '`class_centers` in the loss config')
             self._centers_checked = True
-        student = self.adapter(student)
+        student = self.projector(student)
         check_same_shape('NDLoss', student, teacher, layout='(R, D)', kind='embeddings')
         if labels.shape != student.shape[:1]:
             raise ValueError(f'NDLoss: labels {tuple(labels.shape)} must be (R,) for the '

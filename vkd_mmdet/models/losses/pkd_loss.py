@@ -1,18 +1,18 @@
 """PKD: MSE between per-channel standardised feature maps (a Pearson-correlation loss)."""
-from typing import Optional
+from typing import Mapping, Optional
 
 import torch
-import torch.nn as nn
 from mmdet.registry import MODELS
-from mmengine.model import BaseModule
 from torch import Tensor
 
+from ..projectors import build_projector
 from ..utils import standardize_channels
+from .distill_loss import DistillLoss
 from .feature_loss_utils import check_same_shape, masked_mean
 
 
 @MODELS.register_module()
-class PKDLoss(BaseModule):
+class PKDLoss(DistillLoss):
     """PKD for one pair of feature maps (Cao et al., "PKD: General Distillation Framework for
     Object Detectors via Pearson Correlation Coefficient", NeurIPS 2022).
 
@@ -29,13 +29,16 @@ class PKDLoss(BaseModule):
       which the authors' batch statistics keep as signal.
 
     With ``ignore_padding`` statistics and mean use the real image pixels of ``valid_mask`` only
-    (the authors' code counts mmdet's batch padding too). When ``in_channels != out_channels``
-    a 1x1 conv adapter maps the student first.
+    (the authors' code counts mmdet's batch padding too). A ``projector`` (e.g. a free linear
+    map) may map the student to ``C_t`` first.
 
     Args:
         in_channels (int): student channels ``C_s``.
         out_channels (int): teacher channels ``C_t``.
         loss_weight (float): ``w``. Defaults to 1.0 (the paper uses 6-10).
+        projector (dict, optional): a map of the student to ``C_t`` first (``.projector``),
+            e.g. ``dict(type='LinearAdapter')`` when ``C_s != C_t``. Defaults to None (none:
+            ``C_s == C_t``).
         per_sample (bool): statistics per image (ours) or over the batch (the authors').
             Defaults to False.
         eps (float): added to the std (batch statistics) or to the variance (per sample).
@@ -52,18 +55,19 @@ class PKDLoss(BaseModule):
         ``dict(type='PKDLoss', in_channels=256, out_channels=256, loss_weight=6.0)``
     """
 
+    extras = ('valid_mask',)
+
     def __init__(self,
                  in_channels: int,
                  out_channels: int,
                  loss_weight: float = 1.0,
+                 projector: Optional[Mapping] = None,
                  per_sample: bool = False,
                  eps: float = 1e-6,
                  ignore_padding: bool = True,
                  init_cfg: Optional[dict] = None) -> None:
-        super().__init__(init_cfg=init_cfg)
-        self.adapter = (nn.Conv2d(in_channels, out_channels, kernel_size=1)
-                        if in_channels != out_channels else nn.Identity())
-        self.loss_weight = loss_weight
+        super().__init__(loss_weight, init_cfg)
+        self.projector = build_projector(projector, in_channels, out_channels, 'PKDLoss')
         self.per_sample = per_sample
         self.eps = eps
         self.ignore_padding = ignore_padding
@@ -77,7 +81,7 @@ class PKDLoss(BaseModule):
 
     def forward(self, student: Tensor, teacher: Tensor,
                 valid_mask: Optional[Tensor] = None) -> Tensor:
-        student = self.adapter(student)
+        student = self.projector(student)
         check_same_shape('PKDLoss', student, teacher)
         mask = valid_mask if self.ignore_padding else None
         diff = self.standardize(student, mask) - self.standardize(teacher, mask)

@@ -6,8 +6,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from mmdet.registry import MODELS
-from mmengine.model import BaseModule
 from torch import Tensor
+
+from .distill_loss import DistillLoss
 
 
 def _spatial_attention(feature: Tensor, valid_mask: Optional[Tensor]) -> Tensor:
@@ -17,7 +18,7 @@ def _spatial_attention(feature: Tensor, valid_mask: Optional[Tensor]) -> Tensor:
 
 
 @MODELS.register_module()
-class RTKLoss(BaseModule):
+class RTKLoss(DistillLoss):
     """Attention-based feature distillation with representative teacher keys, over all distilled
     FPN levels at once (Yang, Kao, Huang, "Representative Teacher Keys for Knowledge Distillation
     Model Compression Based on Attention Mechanism"; built on AFD, Ji et al., "Show, Attend and
@@ -40,8 +41,8 @@ class RTKLoss(BaseModule):
     the number of levels is plain AFD. With ``ignore_padding`` padded cells are zeroed in every
     attention map before normalisation (channel means for queries and keys include them).
 
-    Attribute ``input_type = 'fpn_levels'``: :class:`DetectionDistiller` builds one module for all
-    levels of the entry's ``levels`` and calls it once with the lists of those levels.
+    It consumes ``'fpn_levels'``: :class:`DetectionDistiller` builds one module for all levels of
+    the entry's ``levels`` and calls it once with the lists of those levels and their masks.
 
     Args:
         in_channels (int): student channels ``C_s`` (every FPN level).
@@ -55,7 +56,7 @@ class RTKLoss(BaseModule):
 
     Shape:
         - students: list of ``(N, C_s, H_l, W_l)``; teachers: list of ``(N, C_t, H_l, W_l)``
-          (detached); valid_masks: list of ``(N, 1, H_l, W_l)`` bool or None.
+          (detached); valid_mask: list of ``(N, 1, H_l, W_l)`` bool or None.
         - output: scalar.
 
     Note:
@@ -65,7 +66,8 @@ class RTKLoss(BaseModule):
         ``dict(type='RTKLoss', in_channels=256, out_channels=256, num_levels=5, num_keys=2)``
     """
 
-    input_type = 'fpn_levels'
+    consumes = 'fpn_levels'
+    extras = ('valid_mask',)
 
     def __init__(self,
                  in_channels: int,
@@ -76,7 +78,7 @@ class RTKLoss(BaseModule):
                  loss_weight: float = 200.0,
                  ignore_padding: bool = True,
                  init_cfg: Optional[dict] = None) -> None:
-        super().__init__(init_cfg=init_cfg)
+        super().__init__(loss_weight, init_cfg)
         if not 1 <= num_keys <= num_levels:
             raise ValueError(f'RTKLoss: num_keys={num_keys} must be in 1..num_levels '
                              f'({num_levels})')
@@ -95,7 +97,6 @@ class RTKLoss(BaseModule):
         self.num_levels = num_levels
         self.qk_dim = qk_dim
         self.num_keys = num_keys
-        self.loss_weight = loss_weight
         self.ignore_padding = ignore_padding
 
     def attention_logits(self, students: Sequence[Tensor], teachers: Sequence[Tensor]) -> Tensor:
@@ -112,12 +113,12 @@ class RTKLoss(BaseModule):
         return logits / math.sqrt(self.qk_dim)
 
     def forward(self, students: Sequence[Tensor], teachers: Sequence[Tensor],
-                valid_masks: Optional[Sequence[Optional[Tensor]]] = None) -> Tensor:
+                valid_mask: Optional[Sequence[Optional[Tensor]]] = None) -> Tensor:
         if not len(students) == len(teachers) == self.num_levels:
             raise ValueError(f'RTKLoss: got {len(students)} student and {len(teachers)} teacher '
                              f'levels, configured num_levels={self.num_levels}')
-        masks: List[Optional[Tensor]] = list(valid_masks) if (
-            self.ignore_padding and valid_masks is not None) else [None] * self.num_levels
+        masks: List[Optional[Tensor]] = list(valid_mask) if (
+            self.ignore_padding and valid_mask is not None) else [None] * self.num_levels
         student_maps = [_spatial_attention(s, m) for s, m in zip(students, masks)]
         logits = self.attention_logits(students, teachers)
         loss = logits.new_zeros(())

@@ -1,16 +1,18 @@
 """VkD for classification: orthogonal projection of the pooled student feature, LayerNorm on the
 teacher's pooled feature only, smooth-L1."""
+from typing import Mapping, Optional
+
 import torch.nn.functional as F
-from mmengine.model import BaseModule
 from mmpretrain.registry import MODELS
 from torch import Tensor
 
-from ..projectors import OrthogonalProjector
+from ..projectors import ORTHOGONAL, build_projector
+from .distill_loss import DistillLoss
 from .feature_loss_utils import check_same_shape
 
 
 @MODELS.register_module()
-class VkDClsLoss(BaseModule):
+class VkDClsLoss(DistillLoss):
     """VkD on pooled features, the ImageNet setting of Miles, Elezi, Deng, "VkD: Improving
     Knowledge Distillation using Orthogonal Projections", CVPR 2024.
 
@@ -25,8 +27,8 @@ class VkDClsLoss(BaseModule):
         in_channels (int): student channels ``C_s`` (192 for DeiT-Ti, 384 for DeiT-S).
         out_channels (int): teacher channels ``C_t`` (3024 for RegNetY-160); ``>= C_s``.
         loss_weight (float): ``w``. Defaults to 1.0.
-        orthogonal_map (str): projector map, see :class:`OrthogonalProjector`.
-            Defaults to ``'matrix_exp'``.
+        projector (dict): the map ``P`` (``.projector``). Defaults to
+            ``dict(type='OrthogonalProjector')`` (matrix exponential).
         beta (float): smooth-L1 threshold. Defaults to 1.0.
         eps (float): LayerNorm epsilon. Defaults to 1e-5 (``F.layer_norm``'s, as the authors).
         init_cfg (dict, optional): mmengine init config.
@@ -37,24 +39,27 @@ class VkDClsLoss(BaseModule):
 
     Note:
         The projector lives in this module (``.projector``) and is dropped with the distiller at
-        export. Configs keep it out of weight decay with
-        ``paramwise_cfg=dict(custom_keys={'projector.raw_weight': dict(decay_mult=0.)})``.
+        export; the distillers' optimizer constructor keeps it out of weight decay.
 
     Config:
         ``dict(type='VkDClsLoss', in_channels=192, out_channels=3024, loss_weight=1.0)``
     """
 
+    consumes = 'embeddings'
+    channel_args = {}
+    moved_args = {'orthogonal_map': "projector=dict(type='OrthogonalProjector', "
+                                    "orthogonal_map=...)"}
+
     def __init__(self,
                  in_channels: int,
                  out_channels: int,
                  loss_weight: float = 1.0,
-                 orthogonal_map: str = 'matrix_exp',
+                 projector: Mapping = ORTHOGONAL,
                  beta: float = 1.0,
                  eps: float = 1e-5,
-                 init_cfg=None) -> None:
-        super().__init__(init_cfg=init_cfg)
-        self.projector = OrthogonalProjector(in_channels, out_channels, orthogonal_map)
-        self.loss_weight = loss_weight
+                 init_cfg: Optional[dict] = None) -> None:
+        super().__init__(loss_weight, init_cfg)
+        self.projector = build_projector(projector, in_channels, out_channels, 'VkDClsLoss')
         self.beta = beta
         self.eps = eps
 

@@ -1,19 +1,18 @@
 """VkD feature loss: orthogonal projection + detection normalisation + smooth-L1."""
-from typing import Optional
+from typing import Mapping, Optional
 
-import torch.nn as nn
 import torch.nn.functional as F
 from mmdet.registry import MODELS
-from mmengine.model import BaseModule
 from torch import Tensor
 
-from ..projectors import OrthogonalProjector
+from ..projectors import ORTHOGONAL, build_projector
 from ..utils import standardize_channels
+from .distill_loss import DistillLoss
 from .feature_loss_utils import check_same_shape, masked_mean
 
 
 @MODELS.register_module()
-class VkDLoss(BaseModule):
+class VkDLoss(DistillLoss):
     """VkD for one pair of feature maps (Miles, Elezi, Deng, "VkD: Improving Knowledge
     Distillation using Orthogonal Projections", CVPR 2024).
 
@@ -24,18 +23,20 @@ class VkDLoss(BaseModule):
     With ``ignore_padding`` (default) the statistics and the mean run over the real image pixels
     only; mmdet's batch padding would otherwise enter both (the authors' code includes it).
 
-    Ablations of the paper's two components (``tools/bench_methods.py``): ``orthogonal=False``
-    replaces ``P`` by a free bias-free 1x1 conv adapter ``A`` (``.adapter``); ``normalize=False``
-    compares ``P s`` with ``t`` as they are (with both: plain feature matching through ``A``).
+    Ablations of the paper's two components (``tools/bench_methods.py``) are config swaps:
+    ``projector=dict(type='LinearAdapter', bias=False)`` replaces ``P`` by a free map ``A``;
+    ``normalize=False`` compares ``P s`` with ``t`` as they are (with both: plain feature
+    matching through ``A``).
 
     Args:
         in_channels (int): student channels ``C_s``.
         out_channels (int): teacher channels ``C_t`` (``>= C_s``).
         loss_weight (float): ``w``. Defaults to 1.0.
-        orthogonal_map (str): projector map, see :class:`OrthogonalProjector`.
-            Defaults to ``'matrix_exp'``.
-        orthogonal (bool): map the student by the orthogonal projector ``P`` (the paper); False
-            maps it by a free bias-free 1x1 conv adapter instead (an ablation). Defaults to True.
+        projector (dict): the map ``P`` (``.projector``), a registered channel map built with
+            the widths: ``dict(type='OrthogonalProjector', orthogonal_map='matrix_exp')`` (the
+            paper; ``'cayley'`` / ``'householder'`` maps too), or a free
+            ``dict(type='LinearAdapter', bias=False)`` (ablation). Defaults to the orthogonal
+            projector with the matrix exponential.
         normalize (bool): standardise both features per channel (the paper); False is an
             ablation. Defaults to True.
         beta (float): smooth-L1 threshold. Defaults to 1.0.
@@ -50,36 +51,34 @@ class VkDLoss(BaseModule):
         - output: scalar.
 
     Note:
-        The projector lives in this module (``.projector``); configs keep it out of weight decay
-        with ``paramwise_cfg=dict(custom_keys={'projector.raw_weight': dict(decay_mult=0.)})``.
-        The ablation's adapter is ``.adapter`` (its weight: ``adapter.weight``).
+        The projector lives in this module (``.projector``); the distillers' optimizer
+        constructor (``DistillOptimWrapperConstructor``) keeps orthogonal projectors out of
+        weight decay, a free ``LinearAdapter`` keeps the optimizer's decay.
 
     Config:
         ``dict(type='VkDLoss', in_channels=256, out_channels=256, loss_weight=1.0)``
     """
 
+    extras = ('valid_mask',)
+    moved_args = {
+        'orthogonal_map': "projector=dict(type='OrthogonalProjector', orthogonal_map=...)",
+        'orthogonal': "projector=dict(type='LinearAdapter', bias=False) for the free map",
+    }
+
     def __init__(self,
                  in_channels: int,
                  out_channels: int,
                  loss_weight: float = 1.0,
-                 orthogonal_map: str = 'matrix_exp',
-                 orthogonal: bool = True,
+                 projector: Mapping = ORTHOGONAL,
                  normalize: bool = True,
                  beta: float = 1.0,
                  eps: float = 1e-5,
                  ignore_padding: bool = True,
                  sync_stats: bool = False,
-                 init_cfg=None) -> None:
-        super().__init__(init_cfg=init_cfg)
-        if not isinstance(orthogonal, bool):  # e.g. a string would silently read as True
-            raise TypeError(f'VkDLoss: orthogonal must be True or False, got {orthogonal!r}')
-        if orthogonal:
-            self.projector = OrthogonalProjector(in_channels, out_channels, orthogonal_map)
-        else:
-            self.adapter = nn.Conv2d(in_channels, out_channels, kernel_size=1, bias=False)
-        self.orthogonal = orthogonal
+                 init_cfg: Optional[dict] = None) -> None:
+        super().__init__(loss_weight, init_cfg)
+        self.projector = build_projector(projector, in_channels, out_channels, 'VkDLoss')
         self.normalize = normalize
-        self.loss_weight = loss_weight
         self.beta = beta
         self.eps = eps
         self.ignore_padding = ignore_padding
@@ -87,7 +86,7 @@ class VkDLoss(BaseModule):
 
     def forward(self, student: Tensor, teacher: Tensor,
                 valid_mask: Optional[Tensor] = None) -> Tensor:
-        projected = (self.projector if self.orthogonal else self.adapter)(student)
+        projected = self.projector(student)
         check_same_shape('VkDLoss', projected, teacher)
         mask = valid_mask if self.ignore_padding else None
         if self.normalize:

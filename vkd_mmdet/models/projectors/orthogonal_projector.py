@@ -1,6 +1,7 @@
 """Orthogonal (Stiefel-manifold) projector: the student-side map of VkD (CVPR 2024)."""
 import math
-from typing import Tuple
+from collections import defaultdict
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
@@ -40,9 +41,9 @@ class OrthogonalProjector(BaseModule):
     Every map gives an orthonormal ``W`` for *any* value of ``X``. PyTorch's Householder map
     multiplies by ``int(diag(X))``, which weight decay rounds to zero after one step (the pitfall in
     METHODS.md); that factor is left out here. Decay still pulls ``X`` towards zero, i.e. ``W``
-    towards its initial value, so configs keep ``raw_weight`` out of weight decay too, with
-    ``custom_keys={'projector.raw_weight': dict(decay_mult=0.)}``: no other module of mmdet,
-    mmpretrain or timm has a parameter of that name, so free adapters keep their decay.
+    towards its initial value, so it takes no weight decay: ``DistillOptimWrapperConstructor``
+    exempts every projector's parameters (found by type), and the distillers refuse an optimizer
+    that decays them at its first step.
 
     Args:
         in_channels (int): ``C_s``, the student's channels.
@@ -101,14 +102,14 @@ class OrthogonalProjector(BaseModule):
         elif n >= 2 * k:  # tall: the structured map works on a 2k-square problem
             q = skew_map_columns(x, self.orthogonal_map)
         else:  # square or nearly: the dense maps are as cheap, and GPU-friendly (no eigh sync)
-            skew = F.pad(x.tril(), (0, n - k))
-            skew = skew - skew.T
-            if self.orthogonal_map == 'matrix_exp':
-                q = torch.matrix_exp(skew)[:, :k]
-            else:
-                eye = torch.eye(n, dtype=x.dtype, device=x.device)
-                q = torch.linalg.solve(eye - 0.5 * skew, eye[:, :k] + 0.5 * skew[:, :k])
+            q = dense_map_columns(x, self.orthogonal_map)
         return self.base @ q
+
+    @property
+    def batchable(self) -> bool:
+        """Whether :func:`projector_weights` maps this projector in one batched dense call."""
+        return (self.orthogonal_map != 'householder'
+                and self.out_channels < 2 * self.in_channels)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.project(x, self.weight)
@@ -134,6 +135,59 @@ def _orthonormal_linear_init(in_channels: int, out_channels: int) -> Tensor:
     # Fix the sign ambiguity of QR so the first columns span the Linear init's column space
     # with the same orientation.
     return q * torch.sign(torch.diagonal(r)).where(torch.diagonal(r) != 0, torch.ones(()))
+
+
+def dense_map_columns(raw: Tensor, orthogonal_map: str = 'matrix_exp') -> Tensor:
+    """First ``k`` columns of ``f(A)``, ``A`` the dense ``n x n`` skew matrix of ``raw``.
+
+    ``raw`` is ``(..., n, k)`` (a batch of projectors' raw weights, or one); ``A = L - L^T`` with
+    ``L`` the lower triangle of ``raw`` padded with zero columns to ``n x n``; ``f = exp``
+    (``'matrix_exp'``) or the Cayley map ``(I - A/2)^{-1} (I + A/2)`` (``'cayley'``), through
+    ``torch.matrix_exp`` / ``torch.linalg.solve``, which take a batch in one call. Cost
+    ``O(n^3)`` per matrix: for tall ``raw`` (``n >= 2k``) :func:`skew_map_columns` is cheaper.
+    """
+    n, k = raw.shape[-2:]
+    skew = F.pad(raw.tril(), (0, n - k))
+    skew = skew - skew.mT
+    if orthogonal_map == 'matrix_exp':
+        return torch.matrix_exp(skew)[..., :k]
+    if orthogonal_map == 'cayley':
+        eye = torch.eye(n, dtype=raw.dtype, device=raw.device)
+        return torch.linalg.solve(eye - 0.5 * skew, eye[:, :k] + 0.5 * skew[..., :k])
+    raise ValueError(f'dense_map_columns: orthogonal_map must be matrix_exp or cayley, '
+                     f'got {orthogonal_map!r}')
+
+
+def projector_weights(projectors: Sequence[OrthogonalProjector]) -> List[Tensor]:
+    """``[p.weight for p in projectors]``, the dense maps of equal shapes in one batched call.
+
+    Projectors with the same ``(C_t, C_s)``, map, dtype and device that take the dense path
+    (:attr:`OrthogonalProjector.batchable`: e.g. the five 256 x 256 ``matrix_exp`` projectors
+    of a Faster R-CNN FPN) are stacked: one ``torch.matrix_exp`` (or one ``solve``) on the
+    ``(L, C_t, C_t)`` batch of skew matrices, one batched product with their ``base``, forward
+    and backward. The same values and gradients as the per-projector maps, up to rounding (the
+    batched kernels sum in another order); every other projector is mapped on its own.
+
+    Args:
+        projectors (Sequence[OrthogonalProjector]): any projectors, any shapes and maps.
+
+    Returns:
+        list[Tensor]: each projector's ``(C_t, C_s)`` weight, in the order given.
+    """
+    weights: List[Optional[Tensor]] = [None] * len(projectors)
+    groups: Dict[tuple, List[int]] = defaultdict(list)
+    for i, projector in enumerate(projectors):
+        if projector.batchable:
+            raw = projector.raw_weight
+            groups[(raw.shape, projector.orthogonal_map, raw.dtype, raw.device)].append(i)
+        else:
+            weights[i] = projector.weight
+    for (_, orthogonal_map, _, _), members in groups.items():
+        raw = torch.stack([projectors[i].raw_weight for i in members])
+        base = torch.stack([projectors[i].base for i in members])
+        for i, weight in zip(members, (base @ dense_map_columns(raw, orthogonal_map)).unbind()):
+            weights[i] = weight
+    return weights
 
 
 def skew_map_columns(raw: Tensor, orthogonal_map: str = 'matrix_exp') -> Tensor:

@@ -1,11 +1,11 @@
+from .checkpointed_generator import CheckpointedGenerator
 from .feature_standardization import masked_channel_stats, standardize_channels
 from .forward_capture import capture_inputs, capture_outputs
-from .mmdet_adapters import bbox_forward, check_roi_head_api, intercept_bbox_loss
+from .gt_grid_masks import gt_cell_weights
 from .neck_probe import NeckLevel, probe_neck_levels
 from .padding_mask import padding_mask
-from .private_api import PrivateAPIError, private_attribute
+from .shared_batch_augments import shared_batch_augments
 
-# mmpretrain_adapters is imported by the classifier distiller alone (vkd_mmdet.classification).
-__all__ = ['NeckLevel', 'PrivateAPIError', 'bbox_forward', 'capture_inputs', 'capture_outputs',
-           'check_roi_head_api', 'intercept_bbox_loss', 'masked_channel_stats', 'padding_mask',
-           'private_attribute', 'probe_neck_levels', 'standardize_channels']
+__all__ = ['CheckpointedGenerator', 'NeckLevel', 'capture_inputs', 'capture_outputs',
+           'gt_cell_weights', 'masked_channel_stats', 'padding_mask', 'probe_neck_levels',
+           'shared_batch_augments', 'standardize_channels']

@@ -1,6 +1,6 @@
-"""mmdet's private StandardRoIHead API behind its adapters: each adapter against the public path
-(the RoI extractor and box head run by hand, the detector's own loss), and a missing or re-signed
-method is a PrivateAPIError naming mmdet and the attribute."""
+"""vkd_mmdet.compat.mmdet, mmdet's private StandardRoIHead API behind its adapters: each adapter
+against the public path (the RoI extractor and box head run by hand, the detector's own loss), and
+a missing or re-signed method is an UpstreamAPIError naming mmdet and the attribute."""
 import pytest
 import torch
 from mmdet.models.roi_heads import StandardRoIHead
@@ -10,12 +10,8 @@ from mmdet.testing import demo_mm_inputs
 from mmengine.registry import init_default_scope
 
 import vkd_mmdet  # noqa: F401
-from vkd_mmdet.models.utils import (
-    PrivateAPIError,
-    bbox_forward,
-    check_roi_head_api,
-    intercept_bbox_loss,
-)
+from vkd_mmdet.compat import UpstreamAPIError
+from vkd_mmdet.compat.mmdet import bbox_forward, check_roi_head_api, intercept_bbox_loss
 from vkd_mmdet.testing import tiny_detector_cfg
 
 FASTER = 'faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py'
@@ -110,7 +106,7 @@ def test_a_missing_or_resigned_method_is_a_clear_error(detector, monkeypatch, na
         monkeypatch.setattr(StandardRoIHead, name, replacement)
     pattern = rf'^mmdet \S+: StandardRoIHead\.{name} {problem}.*checked with mmdet 3\.3\.0'
     for use in (check_roi_head_api, ADAPTER_OF[name]):
-        with pytest.raises(PrivateAPIError, match=pattern):
+        with pytest.raises(UpstreamAPIError, match=pattern):
             use(detector.roi_head)
     assert 'bbox_loss' not in vars(detector.roi_head)
 

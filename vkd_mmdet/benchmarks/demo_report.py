@@ -5,11 +5,12 @@ A record (one training run) holds ``name``, ``config``, ``seed``, ``iters``, ``A
 curves are read from.
 """
 import argparse
-import json
 import os
-from typing import List, Tuple
+from typing import List
 
 import numpy as np
+
+from .training_run import read_scalars
 
 
 def summarise(records: List[dict]) -> List[dict]:
@@ -121,18 +122,3 @@ def plot(rows: List[dict], records: List[dict], path: str) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
-
-
-def read_scalars(path: str) -> Tuple[List[dict], dict]:
-    """mmengine's ``scalars.json`` (``LocalVisBackend``) of a run: its training entries (one per
-    logging interval: window means of every loss, ``time`` per iteration incl. data loading) and
-    the metrics of its last validation."""
-    train_log, metrics = [], {}
-    with open(path) as f:
-        for line in f:
-            entry = json.loads(line)
-            if 'coco/bbox_mAP' in entry:
-                metrics = entry
-            elif 'loss' in entry:
-                train_log.append(entry)
-    return train_log, metrics

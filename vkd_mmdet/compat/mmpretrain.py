@@ -1,22 +1,23 @@
-"""Adapters over the private parts of mmpretrain that the classifier distiller uses.
+"""mmpretrain compatibility: the private parts of mmpretrain that the classifier distiller uses.
 
 Checked with mmpretrain 1.2.0 (both stacks of requirements/pinned*.txt). Each adapter checks its
-API on every call (:func:`~.private_api.private_attribute`): a removed or re-signed attribute is
-a :class:`~.private_api.PrivateAPIError` naming mmpretrain and the attribute.
-tests/test_models/test_utils/test_mmpretrain_adapters.py compares each adapter with the public
-path, for a change of meaning.
+API on every call (:func:`~.upstream_api.upstream_attribute`): a removed or re-signed attribute is
+an :class:`~.upstream_api.UpstreamAPIError` naming mmpretrain and the attribute.
+tests/test_compat/test_mmpretrain.py compares each adapter with the public path, for a change of
+meaning.
 
-Only ``ClassifierDistiller`` imports this module, so ``import vkd_mmdet`` never imports mmpretrain
-(this module does not import it either: it reads the mmpretrain objects it is handed).
+Only ``ClassifierDistiller`` imports this module, and it never imports mmpretrain itself (it reads
+the mmpretrain objects it is handed): ``import vkd_mmdet`` never imports mmpretrain.
 """
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch.nn as nn
 from torch import Tensor
 
-from .private_api import private_attribute
+from .upstream_api import upstream_attribute
 
-MMPRETRAIN_CHECKED = '1.2.0'
+#: The mmpretrain versions the adapters below were checked with.
+CHECKED = '1.2.0'
 
 
 def cls_head_loss(head: nn.Module, cls_score: Tensor, data_samples: List) -> Dict[str, Tensor]:
@@ -36,8 +37,9 @@ def cls_head_loss(head: nn.Module, cls_score: Tensor, data_samples: List) -> Dic
     Returns:
         dict[str, Tensor]: ``loss`` and, with ``cal_acc``, ``accuracy_top-<k>``.
     """
-    get_loss = private_attribute(head, '_get_loss', 'mmpretrain', MMPRETRAIN_CHECKED,
-                                 ('cls_score', 'data_samples'))
+    get_loss = upstream_attribute(head, '_get_loss', 'mmpretrain', CHECKED,
+                                  ('cls_score', 'data_samples'),
+                                  needed_for="the class head's loss on its own logits")
     return get_loss(cls_score, data_samples)
 
 
@@ -53,8 +55,11 @@ def deit_head_logits(head: nn.Module, feats: Sequence) -> Tuple[Tensor, Tensor]:
         feats (Sequence): backbone / neck outputs whose last entry holds the
             ``(cls token, distillation token)``, each ``(N, C)``, after optional patch tokens.
     """
-    class_head = private_attribute(head, 'layers.head', 'mmpretrain', MMPRETRAIN_CHECKED)
-    dist_head = private_attribute(head, 'layers.head_dist', 'mmpretrain', MMPRETRAIN_CHECKED)
+    purpose = "DeiT's class and distillation logits apart"
+    class_head = upstream_attribute(head, 'layers.head', 'mmpretrain', CHECKED,
+                                    needed_for=purpose)
+    dist_head = upstream_attribute(head, 'layers.head_dist', 'mmpretrain', CHECKED,
+                                   needed_for=purpose)
     cls_token, dist_token = head.pre_logits(feats)
     return class_head(cls_token), dist_head(dist_token)
 
@@ -67,8 +72,8 @@ def preprocessor_normalization(
     Relies on ``ClsDataPreprocessor._enable_normalize`` (private; mmpretrain 1.2.0), the flag its
     own forward reads; ``mean`` / ``std`` (buffers) and ``to_rgb`` are its public attributes.
     """
-    enabled = private_attribute(preprocessor, '_enable_normalize', 'mmpretrain',
-                                MMPRETRAIN_CHECKED)
+    enabled = upstream_attribute(preprocessor, '_enable_normalize', 'mmpretrain', CHECKED,
+                                 needed_for="re-normalising the student's batch for the teacher")
     to_rgb = bool(preprocessor.to_rgb)
     if not enabled:
         return None, None, to_rgb

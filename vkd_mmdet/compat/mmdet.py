@@ -1,10 +1,10 @@
-"""Adapters over the private parts of mmdet's ``StandardRoIHead`` that RoI distillation uses.
+"""mmdet compatibility: the private parts of ``StandardRoIHead`` that RoI distillation uses.
 
 Checked with mmdet 3.3.0 (both stacks of requirements/pinned*.txt). Each adapter checks its API
-on every call (:func:`~.private_api.private_attribute`, a few microseconds): a removed or
-re-signed method is a :class:`~.private_api.PrivateAPIError` naming mmdet and the attribute.
-tests/test_models/test_utils/test_mmdet_adapters.py compares each adapter with the public path,
-for a change of meaning.
+on every call (:func:`~.upstream_api.upstream_attribute`, a few microseconds): a removed or
+re-signed method is an :class:`~.upstream_api.UpstreamAPIError` naming mmdet and the attribute.
+tests/test_compat/test_mmdet.py compares each adapter with the public path, for a change of
+meaning.
 """
 import contextlib
 from typing import Callable, Dict, Iterator, Sequence, Tuple
@@ -12,9 +12,10 @@ from typing import Callable, Dict, Iterator, Sequence, Tuple
 import torch.nn as nn
 from torch import Tensor
 
-from .private_api import private_attribute
+from .upstream_api import upstream_attribute
 
-MMDET_CHECKED = '3.3.0'
+#: The mmdet versions the adapters below were checked with.
+CHECKED = '3.3.0'
 
 # wrapper(bbox_loss, x, sampling_results) -> the dict bbox_loss returns
 BBoxLossWrapper = Callable[[Callable[..., dict], Tuple[Tensor, ...], Sequence], dict]
@@ -68,9 +69,10 @@ def intercept_bbox_loss(roi_head: nn.Module, wrapper: BBoxLossWrapper) -> Iterat
 
 
 def _bbox_forward_method(roi_head: nn.Module) -> Callable[..., Dict[str, Tensor]]:
-    return private_attribute(roi_head, '_bbox_forward', 'mmdet', MMDET_CHECKED, ('x', 'rois'))
+    return upstream_attribute(roi_head, '_bbox_forward', 'mmdet', CHECKED, ('x', 'rois'),
+                              needed_for="the teacher's box head on the student's RoIs")
 
 
 def _bbox_loss_method(roi_head: nn.Module) -> Callable[..., dict]:
-    return private_attribute(roi_head, 'bbox_loss', 'mmdet', MMDET_CHECKED,
-                             ('x', 'sampling_results'))
+    return upstream_attribute(roi_head, 'bbox_loss', 'mmdet', CHECKED, ('x', 'sampling_results'),
+                              needed_for="recording the student's sampled RoIs")

@@ -1,6 +1,6 @@
-"""mmpretrain's private API behind its adapters: each adapter against the public path (the head's
-own ``loss`` and ``forward``, the preprocessor's own forward), and a missing or re-signed
-attribute is a PrivateAPIError naming mmpretrain and the attribute."""
+"""vkd_mmdet.compat.mmpretrain, mmpretrain's private API behind its adapters: each adapter against
+the public path (the head's own ``loss`` and ``forward``, the preprocessor's own forward), and a
+missing or re-signed attribute is an UpstreamAPIError naming mmpretrain and the attribute."""
 import pytest
 import torch
 from mmengine.registry import init_default_scope
@@ -8,8 +8,8 @@ from mmpretrain.models.heads import ClsHead
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 
-from vkd_mmdet.models.utils import PrivateAPIError
-from vkd_mmdet.models.utils.mmpretrain_adapters import (
+from vkd_mmdet.compat import UpstreamAPIError
+from vkd_mmdet.compat.mmpretrain import (
     cls_head_loss,
     deit_head_logits,
     preprocessor_normalization,
@@ -83,23 +83,23 @@ def test_preprocessor_normalization_is_what_its_forward_applies():
 def test_a_missing_or_resigned_private_api_is_a_clear_error(monkeypatch):
     preprocessor = MODELS.build(dict(type='ClsDataPreprocessor', mean=[0.] * 3, std=[1.] * 3))
     del preprocessor._enable_normalize
-    with pytest.raises(PrivateAPIError,
+    with pytest.raises(UpstreamAPIError,
                        match=PATTERN.format(r'ClsDataPreprocessor\._enable_normalize is missing')):
         preprocessor_normalization(preprocessor)
 
     head = _deit_head()
     del head.layers.head_dist
-    with pytest.raises(PrivateAPIError,
+    with pytest.raises(UpstreamAPIError,
                        match=PATTERN.format(r'DeiTClsHead\.layers\.head_dist is missing')):
         deit_head_logits(head, [(torch.zeros(1, WIDTH),) * 3])
 
     linear = MODELS.build(dict(type='LinearClsHead', num_classes=NUM_CLASSES, in_channels=WIDTH))
     logits = torch.zeros(4, NUM_CLASSES)
     monkeypatch.setattr(ClsHead, '_get_loss', lambda self, cls_score, targets, weights: {})
-    with pytest.raises(PrivateAPIError,
+    with pytest.raises(UpstreamAPIError,
                        match=PATTERN.format(r'LinearClsHead\._get_loss should take')):
         cls_head_loss(linear, logits, _samples())
     monkeypatch.delattr(ClsHead, '_get_loss')
-    with pytest.raises(PrivateAPIError,
+    with pytest.raises(UpstreamAPIError,
                        match=PATTERN.format(r'LinearClsHead\._get_loss is missing')):
         cls_head_loss(linear, logits, _samples())

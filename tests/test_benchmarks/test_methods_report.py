@@ -1,0 +1,132 @@
+"""The leaderboard's tables from constructed records: paired gains with their t-intervals and
+ranks, the difference to VkD, the resolution arithmetic, and the per-seed CSV round trip."""
+import math
+
+import numpy as np
+import pytest
+
+from vkd_mmdet.benchmarks import (
+    PROXIES,
+    ROWS,
+    methods_table,
+    read_per_seed_csv,
+    resolution_table,
+    write_per_seed_csv,
+)
+
+T_975_DF2 = 4.302653  # Student's t, 0.975 quantile, 2 degrees of freedom (printed tables)
+KEYS = ('student', 'fitnet', 'cwd', 'rtk', 'vkd')
+# AP per seed (x100): cwd far above the rest, rtk tied with the student alone
+AP = {'student': [3.0, 3.6, 3.3], 'fitnet': [6.1, 6.5, 5.8], 'cwd': [9.0, 9.4, 9.1],
+      'rtk': [3.1, 3.9, 3.1], 'vkd': [5.0, 7.0, 6.6]}
+TEACHER = {'fcos': dict(AP=0.122, AP50=0.26, config='configs/demo/teacher_fcos_r18-w32.py',
+                        seed=0)}
+
+
+def _rows():
+    return [r for r in ROWS if r.proxy == 'fcos' and r.key in KEYS]
+
+
+def _records():
+    rng = np.random.default_rng(0)
+    return [dict(row=('fcos', key, 1.0), seed=seed, AP=ap / 100, AP50=rng.uniform(0.1, 0.2),
+                 train_time=rng.uniform(50, 90), wall_time=rng.uniform(60, 100),
+                 config=f'configs/demo/{key}.py')
+            for seed in range(3) for key, aps in AP.items() for ap in aps[seed:seed + 1]]
+
+
+def _cells(table, label):
+    line = next(x for x in table.splitlines() if x.startswith(f'| {label} |'))
+    return [c.strip() for c in line.split('|')[1:-1]]
+
+
+def _t_interval(differences):
+    d = np.asarray(differences)
+    half = T_975_DF2 * d.std(ddof=1) / math.sqrt(len(d))
+    return d.mean() - half, d.mean() + half
+
+
+def test_gain_and_vkd_intervals_are_paired_t_intervals():
+    table = methods_table(_rows(), _records(), TEACHER, PROXIES, {})
+    header = next(x for x in table.splitlines() if x.startswith('| method |'))
+    assert [c.strip() for c in header.split('|')[1:-1]][5:] == [
+        'gain (AP)', '95 % CI', 'rank', 'gap closed', 'time', 'vs VkD (AP)', '95 % CI']
+    for row in _rows():
+        cells = _cells(table, row.label)
+        if row.key == 'student':
+            assert cells[5:7] == ['-', '-'] and cells[10:] == ['-', '-']
+            continue
+        gains = np.subtract(AP[row.key], AP['student'])
+        low, high = _t_interval(gains)
+        assert cells[5] == f'{gains.mean():+.1f} ± {gains.std(ddof=1):.1f}'
+        assert cells[6] == f'[{low:+.1f}, {high:+.1f}]'
+        if row.key == 'vkd':
+            assert cells[10:] == ['-', '-']
+        else:
+            versus = np.subtract(AP[row.key], AP['vkd'])
+            low, high = _t_interval(versus)
+            assert cells[10:] == [f'{versus.mean():+.1f} ± {versus.std(ddof=1):.1f}',
+                                  f'[{low:+.1f}, {high:+.1f}]']
+
+
+def test_ranks_show_ties_where_gain_intervals_overlap():
+    table = methods_table(_rows(), _records(), TEACHER, PROXIES, {})
+    # Gain intervals by hand (x100; mean ± 4.303 sd / sqrt(3)): cwd 5.87 ± 0.29 = [5.58, 6.15];
+    # fitnet 2.83 ± 0.76 = [2.07, 3.59]; vkd 2.90 ± 1.94 = [0.96, 4.84]; rtk 0.07 ± 0.63 =
+    # [-0.56, 0.69]; the student alone [0, 0]. cwd is above all; fitnet and vkd overlap each
+    # other and lie above rtk and the student alone, which overlap.
+    ranks = {row.key: _cells(table, row.label)[7] for row in _rows()}
+    assert ranks == {'cwd': '1', 'fitnet': '2-3', 'vkd': '2-3', 'rtk': '4-5', 'student': '4-5'}
+
+
+def test_one_seed_shows_no_interval_and_no_rank():
+    records = [r for r in _records() if r['seed'] == 0]
+    table = methods_table(_rows(), records, TEACHER, PROXIES, {})
+    cells = _cells(table, 'FitNet')
+    assert cells[5:8] == [f'{AP["fitnet"][0] - AP["student"][0]:+.1f}', '-', '-']
+    assert _cells(table, 'student alone')[7] == '-'
+
+
+def test_resolution_table_shows_the_sd_and_the_seeds_it_implies():
+    records = _records()
+    # FitNet's gains with a sample std of exactly 0.6 AP: 7 seeds for +-0.6 AP (t(0.975; 6) =
+    # 2.447 over sqrt(7) = 2.646 is 0.925 <= 1; at 6 seeds 2.571 / 2.449 = 1.05).
+    for record in records:
+        if record['row'][1] == 'fitnet':
+            record['AP'] = (AP['student'][record['seed']] + [2.4, 3.0, 3.6][record['seed']]) / 100
+    table = resolution_table(_rows(), records, PROXIES)
+    cells = _cells(table, 'FitNet')
+    assert cells[:5] == ['FitNet', '3', '0.60', f'{T_975_DF2 * 0.6 / math.sqrt(3):.2f}', '7']
+    assert _cells(table, 'VkD')[5:] == ['-', '-', '-']
+    assert not any(x.startswith('| student alone |') for x in table.splitlines())
+    # the largest "seeds needed" of both comparisons (columns 5 and 8 of the split line)
+    needed = max(int(x.split('|')[i]) for x in table.splitlines() for i in (5, 8)
+                 if x.startswith('| ') and not x.startswith('| method') and
+                 x.split('|')[i].strip().isdigit())
+    assert f'within ± 0.6 AP: {needed} seeds.' in table
+
+
+def test_per_seed_csv_round_trip_recomputes_the_table(tmp_path):
+    records = _records()
+    path = str(tmp_path / 'methods_per_seed.csv')
+    write_per_seed_csv(path, records, TEACHER, _rows())
+    back, teachers = read_per_seed_csv(path)
+    assert teachers == {'fcos': dict(AP=0.122, AP50=0.26, config='teacher_fcos_r18-w32.py',
+                                     seed=0)}
+    for original, read in zip(records, back, strict=True):
+        assert read['row'] == original['row'] and read['seed'] == original['seed']
+        for key in ('AP', 'AP50', 'train_time', 'wall_time'):
+            assert read[key] == original[key]  # exact: floats written with repr
+    assert methods_table(_rows(), back, teachers, PROXIES, {}) == \
+        methods_table(_rows(), records, TEACHER, PROXIES, {})
+    lines = (tmp_path / 'methods_per_seed.csv').read_text().splitlines()
+    assert lines[0] == 'proxy,row,label,config,factor,seed,AP,AP50,train_time,wall_time'
+    assert lines[1].startswith('fcos,teacher,teacher,teacher_fcos_r18-w32.py,,0,0.122,0.26,')
+    assert len(lines) == 1 + 1 + len(records)
+
+
+def test_per_seed_csv_with_other_columns_is_refused(tmp_path):
+    path = tmp_path / 'other.csv'
+    path.write_text('proxy,row,AP\nfcos,vkd,0.1\n')
+    with pytest.raises(ValueError, match='expected the columns proxy, row, label'):
+        read_per_seed_csv(str(path))

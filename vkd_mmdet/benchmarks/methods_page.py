@@ -1,0 +1,103 @@
+"""The leaderboard's markdown page (``docs/methods.md``): the setting, the command, the tables, and
+the tuned-weights section that the paper-weights run keeps."""
+import argparse
+import json
+import os
+import os.path as osp
+from typing import Sequence
+
+from .rows import PROXIES
+
+TUNED_BEGIN, TUNED_END = '<!-- tuned-weights:begin -->', '<!-- tuned-weights:end -->'
+
+
+def write_page(path: str, text: str, section: bool) -> None:
+    """Write the page at ``path``. The tuned-weights run (``section``) replaces only its section
+    of the page; the paper-weights run rewrites the page and keeps that section."""
+    old = ''
+    if osp.isfile(path):
+        with open(path) as f:
+            old = f.read()
+    kept = old[old.index(TUNED_BEGIN):old.index(TUNED_END) + len(TUNED_END)] \
+        if TUNED_BEGIN in old and TUNED_END in old else ''
+    if section:
+        new = f'{TUNED_BEGIN}\n{text}\n{TUNED_END}'
+        text = old.replace(kept, new) if kept else old.rstrip('\n') + '\n\n' + new + '\n'
+    elif kept:
+        text = text.rstrip('\n') + '\n\n' + kept + '\n'
+    with open(path, 'w') as f:
+        f.write(text)
+
+
+def run_minutes(records: Sequence[dict], jobs: int) -> str:
+    """What training ``records`` from scratch costs: the sum of their own wall times, and that
+    shared among ``jobs`` parallel runs (reused runs count with the time they took)."""
+    total = sum(r['wall_time'] for r in records) / 60
+    return (f'{len(records)} runs, {total:.0f} run-minutes (about {total / jobs:.0f} min at '
+            f'{jobs} in parallel)')
+
+
+def tuned_section(args: argparse.Namespace, command: str, table: str,
+                  records: Sequence[dict], per_seed: str) -> str:
+    """The page's tuned-weights section: the sweep (its command, its table) and the table of the
+    best factors on the val split (``command``: the invocation that ran it; ``per_seed``: the
+    name of its per-seed file beside the page)."""
+    with open(args.weights_from) as f:
+        sweep = json.load(f)
+    sweep_md = osp.join(osp.dirname(args.weights_from), 'sweep.md')
+    with open(sweep_md) as f:
+        sweep_text = f.read()
+    factors = ', '.join(f'{x:g}' for x in sorted({r['row'][2] for r in sweep['runs']
+                                                   if r['row'][1] != 'student'}))
+    return (f'## Tuned loss weights\n\n'
+            f'Tuned on the tune split, never on val: {100 * args.tune_fraction:.0f} % of the '
+            f'training images held out (seeded) as its evaluation set, the student trained on '
+            f'the rest; each method\'s loss weights scaled by {factors}'
+            f' (the same budget for every method), seed 0, '
+            f'{run_minutes(sweep["runs"], args.jobs)}:\n\n'
+            f'    {sweep.get("command", "python tools/bench_methods.py --sweep-weights")}\n\n'
+            f'{sweep_text}\n'
+            f'Each method at its best factor (a factor of 1 reuses the paper-weights run), on '
+            f'the val split, seeds {args.seeds}, {run_minutes(records, args.jobs)} (per seed: '
+            f'[{per_seed}]({per_seed})):\n\n'
+            f'    {command}\n\n{table}')
+
+
+def page(args: argparse.Namespace, command: str, table: str, teachers: dict,
+         wall_time: float, records: Sequence[dict], per_seed: str) -> str:
+    """The markdown page: setting, command, table (``per_seed``: the name of the per-seed file
+    beside the page)."""
+    load = ', '.join(f'{x:.1f}' for x in os.getloadavg())
+    teacher_text = '; '.join(f'{PROXIES[p].label}: teacher {100 * t["AP"]:.1f} AP '
+                             f'({args.teacher_iters} iterations, seed 0)'
+                             for p, t in teachers.items())
+    return (f'# Which method works: distillation methods on the CPU demo proxies\n\n'
+            f'Written by `tools/bench_methods.py` (`make bench-methods`):\n\n'
+            f'    {command}\n\n'
+            f'Data: the demo\'s synthetic shapes set ({args.num_train} train / {args.num_val} val '
+            f'images, sides {args.image_size[0]}-{args.image_size[1]} px, 1-{args.max_objects} '
+            f'shapes of {args.object_size[0]:g}-{args.object_size[1]:g} of the shorter side). '
+            f'{teacher_text}. Every student run: {args.student_iters} iterations (AdamW, warm-up '
+            f'+ cosine), the same seed and data order for every row of a seed; seeds '
+            f'{args.seeds}. AP: COCO box AP (mmdet `CocoMetric`) on the val split, x100, mean ± '
+            f'sample std over seeds; gain: AP minus the same-seed student alone (a paired '
+            f'difference), mean ± sample std; 95 % CI: the Student-t interval of the mean paired '
+            f'difference, mean ± t(0.975; n - 1) × sd / √n over n seeds; rank: of the gain, '
+            f'from 1 + the rows whose interval lies wholly above the row\'s to the number of '
+            f'rows minus those wholly below (a range: tied with the rows whose intervals '
+            f'overlap; the student alone ranks with its gain 0); vs VkD: AP minus the same-seed '
+            f'VkD run, with its interval; gap closed: '
+            f'mean gain / (teacher AP - mean student AP); time: training iterations (data '
+            f'loading included, validation excluded), the fastest run of the row relative to '
+            f'the fastest student alone of the same proxy (the least contended runs; wall time '
+            f'still depends on what else the machine ran: `make bench` measures the cost of a '
+            f'distillation step under control). '
+            f'{args.jobs} runs in parallel, {args.threads} torch thread(s) each, '
+            f'{os.cpu_count()} CPU(s) seen, load average at the end {load}. This invocation: '
+            f'{wall_time / 60:.1f} min (reused runs and cached teachers not re-trained); the '
+            f'table from scratch, teachers aside: {run_minutes(records, args.jobs)}. Every run\'s '
+            f'numbers: [{per_seed}]({per_seed}) (CSV; recompute the tables with '
+            f'`vkd_mmdet.benchmarks.read_per_seed_csv` and `methods_table`).\n\n'
+            f'What the ranks mean, VkD\'s diagnosis and the methods that do not beat the student '
+            f'alone (RTK, ND, KD++: what was checked): [vkd_diagnosis.md](vkd_diagnosis.md).\n\n'
+            f'{table}')

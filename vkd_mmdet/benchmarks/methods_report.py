@@ -1,0 +1,202 @@
+"""The leaderboard's tables (``tools/bench_methods.py``) from its runs' records.
+
+A record (one training run, :func:`~vkd_mmdet.benchmarks.training_run.train`) holds ``AP``,
+``AP50``, ``seed``, ``train_time`` and ``row``: ``(proxy, row key, loss-weight factor)``.
+"""
+import json
+import os.path as osp
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from ..utils.paired_interval import (
+    PairedInterval,
+    paired_interval,
+    rank_with_ties,
+    seeds_for_half_width,
+)
+
+
+def _runs(records: List[dict], proxy: str, key: str) -> List[dict]:
+    return [r for r in records if tuple(r['row'][:2]) == (proxy, key)]
+
+
+def _mean_std(values: Sequence[float], scale: float = 100.0, digits: int = 1,
+              sign: str = '') -> str:
+    values = scale * np.asarray(values, dtype=float)
+    text = f'{values.mean():{sign}.{digits}f}'
+    return text + (f' ± {values.std(ddof=1):.{digits}f}' if len(values) > 1 else '')
+
+
+def paired_gains(runs: List[dict], students: List[dict]) -> List[float]:
+    """AP of each run minus the AP of the same seed's run in ``students`` (the student alone, or
+    another reference row; seeds without one are left out)."""
+    student_ap = {r['seed']: r['AP'] for r in students}
+    return [r['AP'] - student_ap[r['seed']] for r in runs if r['seed'] in student_ap]
+
+
+def _interval_text(interval: PairedInterval) -> str:
+    if np.isnan(interval.low):
+        return '-'
+    return f'[{100 * interval.low:+.1f}, {100 * interval.high:+.1f}]'
+
+
+def methods_table(rows: Sequence, records: List[dict], teachers: Dict[str, dict],
+                  proxies: Dict[str, object], tuned: Dict[str, float],
+                  reference: Optional[str] = 'vkd', level: float = 0.95) -> str:
+    """One markdown table per proxy: a line per row (:class:`~vkd_mmdet.benchmarks.rows.Row`)
+    with AP, AP50, the paired gain over the student alone (mean ± sample std over seeds, its
+    t-interval at ``level`` and the rank it implies, ties shown:
+    :func:`~vkd_mmdet.utils.paired_interval.rank_with_ties`, the student alone ranked with
+    its gain of 0), the share of the teacher-student gap closed and the relative training time;
+    where the proxy has runs of the ``reference`` row (a row key), each row's paired AP
+    difference to that row, with its interval too."""
+    out = []
+    percent = f'{100 * level:g} % CI'
+    for proxy in dict.fromkeys(r.proxy for r in rows):
+        students = _runs(records, proxy, 'student')
+        student_ap = float(np.mean([r['AP'] for r in students]))
+        # The fastest of a row's runs: the one least slowed by whatever else the machine ran.
+        student_time = min(r['train_time'] for r in students)
+        gap = teachers[proxy]['AP'] - student_ap
+        proxy_rows = [r for r in rows if r.proxy == proxy and _runs(records, proxy, r.key)]
+        references = _runs(records, proxy, reference) if reference else []
+        reference_label = next((r.label for r in proxy_rows if r.key == reference), reference)
+        gains = {r.key: paired_gains(_runs(records, proxy, r.key), students)
+                 for r in proxy_rows if r.key != 'student'}
+        intervals = {key: paired_interval(values, level) for key, values in gains.items()
+                     if values}
+        ranked = {key: None if np.isnan(i.low) else (i.low, i.high)
+                  for key, i in intervals.items()}
+        if any(bounds is not None for bounds in ranked.values()):
+            ranked['student'] = (0.0, 0.0)  # the student alone's gain over itself
+        ranks = rank_with_ties(ranked)
+        out += [f'**{proxies[proxy].label}**: teacher {100 * teachers[proxy]["AP"]:.1f} AP, '
+                f'{100 * teachers[proxy]["AP50"]:.1f} AP50.\n',
+                f'| method | config | loss weight | AP | AP50 | gain (AP) | {percent} | rank | '
+                'gap closed | time |' +
+                (f' vs {reference_label} (AP) | {percent} |' if references else ''),
+                '|---|---|---|---:|---:|---:|---:|---:|---:|---:|' +
+                ('---:|---:|' if references else '')]
+        for row in proxy_rows:
+            runs = _runs(records, proxy, row.key)
+            weight = row.weights
+            factor = tuned.get(f'{proxy}/{row.key}')
+            if factor is not None and row.key != 'student':
+                weight = f'tuned: {factor:g} x {weight}'
+            if row.key == 'student' or row.key not in intervals:
+                gain_text, interval_text, closed = '-', '-', '-'
+            else:
+                gain_text = _mean_std(gains[row.key], sign='+')
+                interval_text = _interval_text(intervals[row.key])
+                closed = f'{100 * np.mean(gains[row.key]) / gap:.0f} %' if gap > 0 else 'n/a'
+            relative = min(r['train_time'] for r in runs) / student_time
+            line = (f'| {row.label} | `{row.config}` | {weight} | '
+                    f'{_mean_std([r["AP"] for r in runs])} | '
+                    f'{_mean_std([r["AP50"] for r in runs])} | {gain_text} | {interval_text} | '
+                    f'{ranks.get(row.key, "-")} | {closed} | {relative:.2f}x |')
+            if references:
+                differences = paired_gains(runs, references)
+                line += (' - | - |' if row.key in ('student', reference) or not differences
+                         else f' {_mean_std(differences, sign="+")} | '
+                         f'{_interval_text(paired_interval(differences, level))} |')
+            out.append(line)
+        out.append('')
+    return '\n'.join(out)
+
+
+def resolution_table(rows: Sequence, records: List[dict], proxies: Dict[str, object],
+                     reference: Optional[str] = 'vkd', half_width: float = 0.006,
+                     level: float = 0.95) -> str:
+    """The arithmetic behind the intervals, per proxy: each row's measured standard deviation
+    of its paired gains (over the student alone, and against ``reference``), the half-width of
+    its t-interval at ``level`` now, and the seeds that standard deviation implies for a
+    half-width of at most ``half_width`` (AP as a fraction: 0.006 is 0.6 AP):
+    :func:`~vkd_mmdet.utils.paired_interval.seeds_for_half_width`."""
+    out = []
+    for proxy in dict.fromkeys(r.proxy for r in rows):
+        students = _runs(records, proxy, 'student')
+        references = _runs(records, proxy, reference) if reference else []
+        reference_label = next((r.label for r in rows
+                                if (r.proxy, r.key) == (proxy, reference)), reference)
+        comparisons = [('student alone', students)] + \
+            ([(reference_label, references)] if references else [])
+        out += [f'**{proxies[proxy].label}**: seeds for a {100 * level:g} % interval of '
+                f'half-width ≤ {100 * half_width:g} AP, from each row\'s sample std (sd) of '
+                f'paired differences: the fewest n with t({(1 + level) / 2:g}; n - 1) × sd / √n '
+                f'≤ {100 * half_width:g}.\n',
+                '| method | seeds | ' + ' | '.join(
+                    f'sd vs {name} (AP) | half-width | seeds needed' for name, _ in comparisons) +
+                ' |', '|---|---:|' + '---:|---:|---:|' * len(comparisons)]
+        needed = []
+        for row in rows:
+            runs = _runs(records, proxy, row.key)
+            if row.proxy != proxy or row.key == 'student' or not runs:
+                continue
+            cells = [row.label, str(len(runs))]
+            for _, others in comparisons:
+                differences = paired_gains(runs, others)
+                if row.key == reference and others is references or len(differences) < 2:
+                    cells += ['-', '-', '-']
+                    continue
+                interval = paired_interval(differences, level)
+                seeds = seeds_for_half_width(interval.sd, half_width, level)
+                needed.append(seeds)
+                cells += [f'{100 * interval.sd:.2f}', f'{100 * interval.half_width:.2f}',
+                          str(seeds)]
+            out.append('| ' + ' | '.join(cells) + ' |')
+        if needed:
+            out += ['', f'Every interval of this proxy within ± {100 * half_width:g} AP: '
+                    f'{max(needed)} seeds.']
+        out.append('')
+    return '\n'.join(out)
+
+
+def sweep_table(rows: Sequence, records: List[dict],
+                teachers: Dict[str, dict]) -> Tuple[str, Dict[str, float]]:
+    """AP on the tune split of every (row, weight factor) and each row's best factor (highest AP;
+    ties go to the factor nearest 1). Returns the markdown table and ``{'proxy/key': factor}``."""
+    factors = sorted({r['row'][2] for r in records if r['row'][1] != 'student'})
+    best, out = {}, []
+    for proxy in dict.fromkeys(r.proxy for r in rows):
+        students = _runs(records, proxy, 'student')
+        student_ap = 100 * float(np.mean([r['AP'] for r in students]))
+        out += [f'**{proxy}** (tune split): student alone {student_ap:.1f} AP, teacher '
+                f'{100 * teachers[proxy]["AP"]:.1f} AP (on the val split).\n',
+                '| method | ' + ' | '.join(f'x{f:g}' for f in factors) + ' | best |',
+                '|---|' + '---:|' * (len(factors) + 1)]
+        for row in (r for r in rows if r.proxy == proxy and r.key != 'student'):
+            ap = {r['row'][2]: r['AP'] for r in _runs(records, proxy, row.key)}
+            if not ap:
+                continue
+            choice = max(ap, key=lambda f: (ap[f], -abs(np.log(f))))
+            best[f'{proxy}/{row.key}'] = choice
+            cells = [f'{100 * ap[f]:.1f}' if f in ap else '' for f in factors]
+            out.append(f'| {row.label} | ' + ' | '.join(cells) + f' | x{choice:g} |')
+        out.append('')
+    return '\n'.join(out), best
+
+
+def grad_norm_table(measured: List[dict], records: List[dict], rows: Sequence) -> str:
+    """Gradient norms ``DistillGradNormHook`` wrote for each run of ``measured`` (first and last
+    50 iterations, means): the distillation term's alone, and its ratio to the task loss's, both
+    with respect to the student's backbone and neck; and the run's AP beside the AP of the same
+    run without the hook (the hook must not change training: the two are equal)."""
+    labels = {(r.proxy, r.key): r.label for r in rows}
+    out = ['| method | ‖g distill‖ first 50 | last 50 | ‖g distill‖ / ‖g task‖ first 50 | '
+           'last 50 | AP with hook | AP without |', '|---|---:|---:|---:|---:|---:|---:|']
+    for run in measured:
+        proxy, key = run['row'][0], run['row'][1].split('+')[0]
+        log_dir = osp.dirname(osp.dirname(run['scalars']))
+        with open(osp.join(log_dir, 'grad_norms.json')) as f:
+            history = json.load(f)
+        middle = (history[0]['iter'] + history[-1]['iter']) / 2
+        halves = [[h for h in history if (h['iter'] < middle) == first] for first in (1, 0)]
+        norm = [np.mean([h['distill'] for h in half]) for half in halves]
+        ratio = [np.mean([h['distill'] / h['task'] for h in half]) for half in halves]
+        plain = next((r['AP'] for r in records if tuple(r['row']) ==
+                      (proxy, key, run['row'][2]) and r['seed'] == run['seed']), float('nan'))
+        out.append(f'| {labels.get((proxy, key), key)} | {norm[0]:.3g} | {norm[1]:.3g} | '
+                   f'{ratio[0]:.2f} | {ratio[1]:.2f} | {100 * run["AP"]:.1f} | '
+                   f'{100 * plain:.1f} |')
+    return '\n'.join(out) + '\n'

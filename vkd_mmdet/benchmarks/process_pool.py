@@ -1,0 +1,100 @@
+"""Benchmark runs in parallel: one spawned process per run, ``jobs`` at a time, each with its own
+torch thread count and its output in ``<work_dir>/stdout.log``."""
+import os
+import os.path as osp
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from multiprocessing import get_context
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+
+from .teacher_cache import cached_teacher, train_teacher
+from .training_run import finished_run, run_key, train
+
+
+def _init_worker(threads: int) -> None:
+    torch.set_num_threads(threads)
+
+
+def _quiet(func: Callable[..., dict], task: dict) -> dict:
+    """``func(**task)`` in a worker process, its output into ``<work_dir>/stdout.log``."""
+    os.makedirs(task['work_dir'], exist_ok=True)
+    with open(osp.join(task['work_dir'], 'stdout.log'), 'w') as log:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        saved = os.dup(1), os.dup(2)
+        os.dup2(log.fileno(), 1)
+        os.dup2(log.fileno(), 2)
+        try:
+            return func(**task)
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+
+
+def _pool(jobs: int, threads: int) -> ProcessPoolExecutor:
+    # spawn: a fresh interpreter per worker (no forked torch / mmengine state)
+    return ProcessPoolExecutor(jobs, mp_context=get_context('spawn'), initializer=_init_worker,
+                               initargs=(threads,))
+
+
+def train_teachers(tasks: Sequence[Tuple[str, dict]], jobs: int,
+                   threads: int) -> Dict[str, dict]:
+    """The teacher record of every ``(proxy, train_teacher arguments)`` of ``tasks``: cached ones
+    are read here, the others train in parallel, each in its own process."""
+    teachers = {proxy: cached_teacher(**task) for proxy, task in tasks}
+    missing = [(proxy, task) for proxy, task in tasks if teachers[proxy] is None]
+    if missing:
+        with _pool(min(jobs, len(missing)), threads) as pool:
+            futures = {proxy: pool.submit(_quiet, train_teacher, task) for proxy, task in missing}
+            teachers.update({proxy: future.result() for proxy, future in futures.items()})
+    return teachers
+
+
+def run_all(tasks: List[dict], jobs: int, threads: int, reuse: bool) -> List[dict]:
+    """Run ``tasks`` (:func:`~vkd_mmdet.benchmarks.training_run.train` arguments + ``row``),
+    ``jobs`` at a time; print one line per finished run with the ETA of the rest (each pending
+    run costs the mean wall time of the finished runs of its row, else of its proxy, else of
+    all). Returns the records in the order of ``tasks``, each with its task's ``row``."""
+    records: List[Optional[dict]] = [None] * len(tasks)
+    pending = []
+    for i, task in enumerate(tasks):
+        key = run_key(task['config'], task['seed'], task['iters'], task['cfg_options'])
+        record = finished_run(task['work_dir'], key) if reuse else None
+        if record is None:
+            pending.append(i)
+        else:
+            records[i] = dict(record, row=task['row'])
+    print(f'{len(tasks) - len(pending)} of {len(tasks)} runs reused, {len(pending)} to train '
+          f'({jobs} at a time)')
+    start = time.perf_counter()
+
+    def estimate(task: dict) -> float:
+        times = [[r['wall_time'] for r, t in zip(records, tasks)
+                  if r is not None and 'wall_time' in r and match(t)]
+                 for match in (lambda t: t['row'] == task['row'],
+                               lambda t: t['row'][0] == task['row'][0], lambda t: True)]
+        return next((float(np.mean(t)) for t in times if t), float('nan'))
+
+    if not pending:
+        return records
+    with _pool(min(jobs, len(pending)), threads) as pool:
+        futures = {pool.submit(_quiet, train,
+                               {k: v for k, v in tasks[i].items() if k != 'row'}): i
+                   for i in pending}
+        for done, future in enumerate(as_completed(futures), 1):
+            i = futures[future]
+            records[i] = dict(future.result(), row=tasks[i]['row'])
+            left = [tasks[j] for j in pending if records[j] is None]
+            eta = sum(estimate(t) for t in left) / jobs
+            print(f'[{done}/{len(pending)}] {tasks[i]["row"][0]} {tasks[i]["name"]} seed '
+                  f'{tasks[i]["seed"]}: AP {100 * records[i]["AP"]:.1f}, '
+                  f'{records[i]["wall_time"]:.0f} s; elapsed '
+                  f'{(time.perf_counter() - start) / 60:.1f} min, ETA {eta / 60:.1f} min',
+                  flush=True)
+    return records

@@ -1,0 +1,80 @@
+"""Confidence intervals of paired differences over seeds, the seeds a target precision needs, and
+ranks that show ties.
+
+A paired difference is a run minus the run it is compared with of the same seed (same
+initialisation and data order), e.g. a method's AP minus the student alone's. Over ``n`` seeds
+with mean ``m`` and sample standard deviation ``s`` (``ddof=1``), the two-sided Student-t
+interval at level ``1 - alpha`` is ``m ± t(1 - alpha / 2; n - 1) * s / sqrt(n)``: exact for normal
+differences, and what a reader can recompute from the per-seed file with any statistics package.
+"""
+import math
+from typing import Dict, NamedTuple, Optional, Sequence, Tuple
+
+import numpy as np
+from scipy.stats import t as student_t
+
+
+class PairedInterval(NamedTuple):
+    """Mean, sample std and two-sided t-interval of ``n`` paired differences (``low`` and
+    ``high`` are NaN below two seeds: no spread, no interval)."""
+    mean: float
+    sd: float
+    n: int
+    low: float
+    high: float
+
+    @property
+    def half_width(self) -> float:
+        return (self.high - self.low) / 2
+
+
+def paired_interval(differences: Sequence[float], level: float = 0.95) -> PairedInterval:
+    """The t-interval of the mean of ``differences`` (one per seed) at ``level``."""
+    values = np.asarray(differences, dtype=float)
+    if values.ndim != 1 or len(values) == 0 or not np.isfinite(values).all():
+        raise ValueError(f'paired differences: expected finite values, one per seed, got '
+                         f'{differences!r}')
+    n, mean = len(values), float(values.mean())
+    if n < 2:
+        return PairedInterval(mean, float('nan'), n, float('nan'), float('nan'))
+    sd = float(values.std(ddof=1))
+    half = float(student_t.ppf((1 + level) / 2, n - 1)) * sd / math.sqrt(n)
+    return PairedInterval(mean, sd, n, mean - half, mean + half)
+
+
+def seeds_for_half_width(sd: float, half_width: float, level: float = 0.95,
+                         max_seeds: int = 10000) -> int:
+    """The fewest seeds ``n >= 2`` whose t-interval at ``level`` has a half-width of at most
+    ``half_width`` when the paired differences' standard deviation is ``sd``:
+    ``t(1 - alpha / 2; n - 1) * sd / sqrt(n) <= half_width``."""
+    if not (sd >= 0 and half_width > 0):
+        raise ValueError(f'expected sd >= 0 and half_width > 0, got sd={sd}, '
+                         f'half_width={half_width}')
+    for n in range(2, max_seeds + 1):
+        if float(student_t.ppf((1 + level) / 2, n - 1)) * sd / math.sqrt(n) <= half_width:
+            return n
+    raise ValueError(f'sd {sd}: more than {max_seeds} seeds for a half-width of {half_width}')
+
+
+def rank_with_ties(intervals: Dict[str, Optional[Tuple[float, float]]]) -> Dict[str, str]:
+    """Ranks (1 = best, higher is better) of named intervals ``(low, high)``, ties shown.
+
+    A name ranks from ``1 +`` the number of intervals that lie wholly above its own to the number
+    of intervals minus those that lie wholly below it: ``'2'`` when that is one place, ``'2-4'``
+    when it overlaps others (tied with them: the data cannot order them). ``None`` (no
+    interval: a single seed) ranks ``'-'`` and is left out of the others' counts.
+    """
+    known = {name: bounds for name, bounds in intervals.items() if bounds is not None}
+    for name, (low, high) in known.items():
+        if not low <= high:
+            raise ValueError(f'interval of {name!r}: expected low <= high, got ({low}, {high})')
+    ranks = {}
+    for name, bounds in intervals.items():
+        if bounds is None:
+            ranks[name] = '-'
+            continue
+        above = sum(low > bounds[1] for other, (low, _) in known.items() if other != name)
+        below = sum(high < bounds[0] for other, (_, high) in known.items() if other != name)
+        best, worst = 1 + above, len(known) - below
+        ranks[name] = str(best) if best == worst else f'{best}-{worst}'
+    return ranks
