@@ -7,7 +7,7 @@ Three steps, each usable alone:
 2. :func:`convert_to_onnx` converts it with mmdeploy's ``torch2onnx`` and a deploy config
    (default: ours, ``configs/_deploy_/mmdet/detection_onnxruntime_dynamic.py``: end-to-end
    detection with the detector's own post-processing, dynamic batch and image size), under
-   :func:`~vkd_mmdet.utils.torchscript_onnx_export` so that it also runs on torch >= 2.9;
+   :func:`~vkd_mmdet.compat.mmdeploy.torchscript_onnx_export` so that it also runs on torch >= 2.9;
 3. :func:`check_onnx` runs the ONNX model (mmdeploy's ONNX Runtime wrapper) and plain mmdet on
    the same preprocessed batches and measures how closely the detections agree.
 
@@ -24,8 +24,8 @@ from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
 from mmengine.registry import init_default_scope
 
+from ..compat.mmdeploy import torchscript_onnx_export
 from ..utils.configs_dir import configs_dir
-from ..utils.torchscript_onnx_export import torchscript_onnx_export
 from .detection_agreement import DetectionAgreement, compare_detections
 from .export_student import export_student
 

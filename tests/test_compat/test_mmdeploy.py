@@ -10,7 +10,7 @@ import pytest
 import torch
 import torch.onnx.symbolic_opset9 as symbolic_opset9
 
-from vkd_mmdet.utils.torchscript_onnx_export import (
+from vkd_mmdet.compat.mmdeploy import (
     exports_with_dynamo_by_default,
     torchscript_onnx_export,
 )

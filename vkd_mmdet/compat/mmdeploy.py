@@ -1,4 +1,8 @@
-"""Give mmdeploy 1.3.1 the ``torch.onnx`` it was written for, for one block of code.
+"""mmdeploy compatibility: the ``torch.onnx`` mmdeploy 1.3.1 was written for, for one block of code.
+
+Checked with mmdeploy 1.3.1 on torch 2.1.2 and 2.14.1 (the two pinned stacks,
+``requirements/pinned*.txt``); ``tests/test_compat/test_mmdeploy.py`` and ``tests/test_deploy``
+check it against the installed ones.
 
 Since torch 2.9, ``torch.onnx.export(..., dynamo=True)`` is the default: the model is traced with
 ``torch.export`` and translated by onnxscript. mmdeploy 1.3.1 (its last release) is written for
