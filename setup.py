@@ -71,6 +71,7 @@ if __name__ == '__main__':
         extras_require={
             'cls': read_requirements('cls.txt'),
             'demo': read_requirements('demo.txt'),
+            'deploy': read_requirements('deploy.txt'),
             'tensorboard': read_requirements('tensorboard.txt'),
             # the suite covers the classification side and the demo too
             'tests': read_requirements('tests.txt') + read_requirements('cls.txt') +

@@ -40,3 +40,16 @@ def test_stack_pins_every_runtime_requirement_inside_its_range(pin_file: str) ->
         assert name in pins, f'{osp.basename(pin_file)} pins no exact version of {req.name}'
         assert req.specifier.contains(pins[name], prereleases=True), (
             f'{osp.basename(pin_file)}: {name}=={pins[name]} is outside setup.py\'s {req}')
+
+
+@pytest.mark.parametrize('pin_file', PIN_FILES, ids=osp.basename)
+def test_stack_pins_the_deploy_extra(pin_file: str) -> None:
+    """Both stacks install the [deploy] extra (tests/test_deploy runs on each): mmdeploy itself
+    without its requirements, so its protobuf<=3.20.2 does not break tensorboard; protobuf is
+    pinned at a version tensorboard accepts."""
+    pins = exact_pins(pin_file)
+    for req in read_requirements(osp.join(REQUIREMENTS, 'deploy.txt')):
+        name = canonicalize_name(req.name)
+        assert name in pins, f'{osp.basename(pin_file)} pins no exact version of {req.name}'
+        assert req.specifier.contains(pins[name], prereleases=True)
+    assert Requirement('protobuf>=6.31.1,<8').specifier.contains(pins['protobuf'])

@@ -49,8 +49,12 @@ verify() {
 import mmcv, mmdet, mmengine, mmpretrain, torch
 from mmcv.ops import RoIAlign, nms  # noqa: F401  (fails when mmcv was built without its ops)
 import vkd_mmdet  # noqa: F401
+# the [deploy] extra, and tensorboard still importing beside mmdeploy (protobuf)
+import mmdeploy, onnx, onnxruntime  # noqa: E401,F401
+from torch.utils.tensorboard import SummaryWriter  # noqa: F401
 print(f'    torch {torch.__version__}, mmengine {mmengine.__version__}, mmcv {mmcv.__version__}, '
-      f'mmdet {mmdet.__version__}, mmpretrain {mmpretrain.__version__}: imports OK')
+      f'mmdet {mmdet.__version__}, mmpretrain {mmpretrain.__version__}, '
+      f'mmdeploy {mmdeploy.__version__}, onnxruntime {onnxruntime.__version__}: imports OK')
 EOF
 }
 
@@ -148,7 +152,11 @@ if ! "$PY" -c "import mmcv, sys; sys.exit(mmcv.__version__ != '$MMCV_VERSION')" 
 fi
 
 step "installing the pinned stack (${PINS#"$ROOT"/}) and vkd_mmdet in editable mode"
-quiet_pip install -r "$PINS"
+# mmdeploy declares protobuf<=3.20.2 (pip would downgrade protobuf and break tensorboard): every
+# other pin first, then mmdeploy without its requirements (pinned beside it, protobuf included).
+MMDEPLOY_VERSION=$(pin mmdeploy)
+quiet_pip install -r <(grep -v '^mmdeploy==' "$PINS")
+quiet_pip install --no-deps "mmdeploy==$MMDEPLOY_VERSION"
 quiet_pip install --no-deps --no-build-isolation -e "$ROOT"
 # Some packages pull a newer setuptools in; pkg_resources must stay (checked, not assumed).
 quiet_pip install 'setuptools>=77,<81'

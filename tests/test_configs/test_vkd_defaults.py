@@ -28,6 +28,7 @@ EXPECTED = {
     'vkd/dino_swin-l_r50.py': PAPER,
     'vkd/mask_rcnn_r101_r50.py': PAPER,
     'stacked/vkd_kdpp_faster_rcnn_r101_r18.py': PAPER,
+    'stacked/vkd_crosskd_gfl_r101_r50.py': PAPER,
     'demo/vkd_fcos_r18-w32_r18-w16.py': PAPER,
     'demo/vkd_faster-rcnn_r18-w32_r18-w16.py': PAPER,
     # the leaderboard's ablations: one component changed each

@@ -76,3 +76,41 @@ def _bbox_forward_method(roi_head: nn.Module) -> Callable[..., Dict[str, Tensor]
 def _bbox_loss_method(roi_head: nn.Module) -> Callable[..., dict]:
     return upstream_attribute(roi_head, 'bbox_loss', 'mmdet', CHECKED, ('x', 'sampling_results'),
                               needed_for="recording the student's sampled RoIs")
+
+
+# wrapper(get_targets, *args, **kwargs) -> the tuple get_targets returns
+GetTargetsWrapper = Callable[..., tuple]
+GET_TARGETS_PARAMS = ('anchor_list', 'valid_flag_list', 'batch_gt_instances', 'batch_img_metas')
+
+
+def check_get_targets_api(head: nn.Module) -> None:
+    """``head.get_targets`` is there as checked (for a build-time error, before training)."""
+    _get_targets_method(head)
+
+
+@contextlib.contextmanager
+def intercept_get_targets(head: nn.Module, wrapper: GetTargetsWrapper) -> Iterator[None]:
+    """Inside the context, ``head.loss_by_feat`` runs ``wrapper(get_targets, *args, **kwargs)``
+    where it would call its own ``get_targets(*args, **kwargs)``.
+
+    Relies on ``GFLHead`` / ``ATSSHead.loss_by_feat`` calling ``self.get_targets(anchor_list,
+    valid_flag_list, batch_gt_instances, batch_img_metas, ...)`` once per step and its returning
+    ``(anchors, labels, label_weights, bbox_targets, bbox_weights, avg_factor)``, each a list
+    over levels (mmdet 3.3.0): an instance attribute shadows the method for the block only,
+    removed on exit, also when the block raises. Callers check that the wrapper ran.
+    """
+    original = _get_targets_method(head)
+
+    def get_targets(*args, **kwargs) -> tuple:
+        return wrapper(original, *args, **kwargs)
+
+    head.get_targets = get_targets
+    try:
+        yield
+    finally:
+        del head.get_targets
+
+
+def _get_targets_method(head: nn.Module) -> Callable[..., tuple]:
+    return upstream_attribute(head, 'get_targets', 'mmdet', CHECKED, GET_TARGETS_PARAMS,
+                              needed_for="recording the student dense head's assignment")

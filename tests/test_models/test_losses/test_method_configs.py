@@ -19,7 +19,8 @@ from vkd_mmdet.testing import save_random_checkpoint, tiny_detector_cfg
 from vkd_mmdet.utils import resolve_model_cfg
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
-METHODS = ('srd', 'nd', 'kdpp', 'diffkd', 'rtk', 'fitnet', 'cwd', 'pkd', 'stacked', 'fgd', 'mgd')
+METHODS = ('srd', 'nd', 'kdpp', 'diffkd', 'rtk', 'fitnet', 'cwd', 'pkd', 'stacked', 'fgd', 'mgd',
+           'ld', 'crosskd')
 CONFIGS = sorted(path for method in METHODS
                  for path in glob.glob(osp.join(ROOT, 'configs', method, '*.py')))
 # Every shipped mmdet-scope config (configs/vkd_cls are mmpretrain's: test_cls_configs.py).
@@ -36,7 +37,8 @@ DETECTION_CONFIGS = sorted(
 PACKAGED = {'FasterRCNN': 'faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py',
             'RetinaNet': 'retinanet/retinanet_r50_fpn_1x_coco.py',
             'GFL': 'gfl/gfl_r50_fpn_1x_coco.py',
-            'FCOS': 'fcos/fcos_r50-caffe_fpn_gn-head_1x_coco.py'}
+            'FCOS': 'fcos/fcos_r50-caffe_fpn_gn-head_1x_coco.py',
+            'ATSS': 'atss/atss_r50_fpn_1x_coco.py'}
 NECK, FC, NUM_CLASSES = 16, 32, 3  # tiny widths: FPN 16, box-head FCs 2 * 16
 
 
@@ -45,7 +47,7 @@ def _tiny_detector(model_cfg, base_channels=8):
     detector_type = resolve_model_cfg(model_cfg, 'model').type
     cfg = tiny_detector_cfg(PACKAGED[detector_type], NUM_CLASSES, base_channels=base_channels,
                             neck_channels=NECK)
-    if detector_type in ('FCOS', 'GFL'):  # their heads' GroupNorm: 32 groups do not divide NECK
+    if detector_type in ('FCOS', 'GFL', 'ATSS'):  # GroupNorm heads: 32 groups do not divide NECK
         cfg.bbox_head.norm_cfg = dict(type='GN', num_groups=4, requires_grad=True)
     return cfg
 
@@ -59,6 +61,11 @@ def _tiny_distiller_cfg(path, tmp_path):
     cfg = config.model
     cfg.student = _tiny_detector(cfg.student)
     cfg.teacher = _tiny_detector(cfg.teacher, base_channels=8 if cfg.get('inherit') else 12)
+    # CrossKD cuts the head towers at conv `tower_conv`: both tiny heads need that many.
+    convs = [loss.get('tower_conv', 3) for loss in cfg.distill_losses.values()
+             if loss.get('type') == 'CrossKDLoss']
+    for side in (cfg.student, cfg.teacher) if convs else ():
+        side.bbox_head.stacked_convs = max(convs)
     cfg.teacher_ckpt = save_random_checkpoint(cfg.teacher, str(tmp_path / 'teacher.pth'))
     for loss in cfg.distill_losses.values():
         if loss.get('type') == 'NDLoss':
@@ -101,12 +108,14 @@ def test_one_train_step(path, tmp_path):
         if kind == 'fpn':
             # one key per level (and per term for DiffKD), stride-named
             assert len(keys) % len(model.distill_levels[name]) == 0 and keys
+        elif kind == 'dense_head':  # one key per term
+            assert keys and all(key.startswith(f'loss_{name}_') for key in keys)
         else:
             assert keys == [f'loss_{name}']
     # The distillation modules train: each one that has parameters moved some of them (not
     # all: a bias in front of a standardisation gets no gradient), and only the losses with
     # nothing to learn at these matching widths have none.
-    parameter_free = {'CWDLoss', 'LogitKDLoss', 'NDLoss', 'PKDLoss'}
+    parameter_free = {'CWDLoss', 'LogitKDLoss', 'NDLoss', 'PKDLoss', 'LDLoss', 'CrossKDLoss'}
     moved = {n for n, p in model.distill_losses.named_parameters()
              if not torch.equal(p, before[n])}
     for name, modules in model.distill_losses.items():

@@ -20,6 +20,7 @@ from ..utils import (
     shared_batch_augments,
 )
 from .base_distiller import BaseDistiller, isolated_rng
+from .head_distillation import HEAD_EXTRAS, HEAD_KIND, build_head_loss, head_distillation_step
 from .inherit_weights import check_inherit, inherit_teacher_weights
 from .level_pairing import LevelPair, level_loss_cfg, pair_levels
 from .loss_builder import distill_loss_class
@@ -38,6 +39,7 @@ EXTRAS = {
     'fpn_levels': ('valid_mask', 'gt_bboxes', 'generator'),
     'embeddings': ('labels', 'generator'),
     'logits': ('labels', 'generator'),
+    HEAD_KIND: HEAD_EXTRAS,
 }
 
 
@@ -77,6 +79,10 @@ class DetectionDistiller(BaseDistiller):
       box-head embeddings (input of ``fc_cls``, after ReLU) or the class logits of student and
       teacher on the RoIs the student's RoI head sampled (e.g. ``NDLoss``, ``LogitKDLoss``),
       logged as ``loss_<name>``.
+    - ``'dense_head'`` (one-stage students: GFL, ATSS, RetinaNet, FCOS heads): one module called
+      with both heads' outputs (the teacher's head then runs in its frozen forward), e.g.
+      ``LDLoss``, ``CrossKDLoss``; see :mod:`.head_distillation`. Logged as
+      ``loss_<name>_<term>``.
 
     Per step each call also receives the extras its class lists (:data:`EXTRAS` says which kind
     gets which): ``valid_mask`` (real pixels of the level), ``stride``, ``gt_bboxes`` (in padded
@@ -178,6 +184,11 @@ class DetectionDistiller(BaseDistiller):
                     self.distill_levels[name] = []
                     self.distill_losses[name] = nn.ModuleList([MODELS.build(cfg)])
                     continue
+                if kind == HEAD_KIND:
+                    self.distill_levels[name] = []
+                    self.distill_losses[name] = nn.ModuleList(
+                        [build_head_loss(name, cfg, student_model, self.teacher)])
+                    continue
                 pairs = self.distill_levels[name] = pair_levels(
                     name, cfg, student_levels, teacher_levels)
                 groups = [pairs] if kind == 'fpn_levels' else [[pair] for pair in pairs]
@@ -224,11 +235,15 @@ class DetectionDistiller(BaseDistiller):
                                    teacher_batch['inputs']) as teacher_inputs:
             student_batch = self.student.data_preprocessor(
                 dict(inputs=inputs, data_samples=data_samples), True)
-        teacher_feats = self.teacher_forward(self.teacher.extract_feat, teacher_inputs[0])
+        head_step = head_distillation_step(self)
+        teacher_feats = head_step.teacher_forward(teacher_inputs[0]) if head_step \
+            else self.teacher_forward(self.teacher.extract_feat, teacher_inputs[0])
         roi_names = [name for name, kind in self.loss_kinds.items() if kind in ROI_KINDS]
         record_rois = capture_student_rois(self.student) if roi_names \
             else contextlib.nullcontext({})
-        with capture_outputs(self.student.neck) as captured, record_rois as student_rois:
+        record_head = head_step.capture_student() if head_step else contextlib.nullcontext()
+        with capture_outputs(self.student.neck) as captured, record_rois as student_rois, \
+                record_head:
             losses = self.student.loss(student_batch['inputs'], student_batch['data_samples'])
         if len(captured) != 1:
             raise RuntimeError(f'DetectionDistiller: the student neck ran {len(captured)} times '
@@ -245,6 +260,8 @@ class DetectionDistiller(BaseDistiller):
             distill.update(roi_distill_losses(
                 {name: self.distill_losses[name][0] for name in roi_names}, student_rois,
                 dict(embeddings=embeddings, logits=logits), self._generator()))
+        if head_step:
+            distill.update(head_step.losses(student_batch['data_samples'], self._generator()))
         clash = sorted(set(distill) & set(losses))
         if clash:
             raise ValueError(f'DetectionDistiller: distillation loss key(s) {clash} equal the '

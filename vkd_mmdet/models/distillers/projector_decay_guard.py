@@ -20,23 +20,24 @@ def guard_projector_decay(model: nn.Module) -> None:
     optimizer step pre-hook (``register_optimizer_step_pre_hook``): it runs before the first step
     of whichever optimizer trains the model, however the runner wraps the model (a
     ``train_step`` check would miss ``MMDistributedDataParallel``, which runs its own), and no
-    config has to list it. It removes itself once an optimizer holding the model's projector
-    parameters has passed, or when the model is garbage collected.
+    config has to list it. It checks until an optimizer holding the model's projector parameters
+    has passed (a no-op afterwards) and is removed when the model is garbage collected.
 
     Raises:
         ValueError (at that optimizer's first ``step``): naming the decayed parameters, the
             decay and the config key to set.
     """
     model_ref = weakref.ref(model)
+    checked = []  # set once an optimizer holding the projectors passed (or there are none)
 
     def check(optimizer: Optimizer, args, kwargs) -> None:
         owner = model_ref()
-        if owner is None:
+        if owner is None or checked:
             return
         names = {id(param): name for name, param in owner.named_parameters()
                  if _in_projector(owner, name)}
         if not names:
-            handle.remove()
+            checked.append(True)
             return
         found = False
         for group in optimizer.param_groups:
@@ -49,8 +50,9 @@ def guard_projector_decay(model: nn.Module) -> None:
                     f'weight_decay={group["weight_decay"]}; decay drags them back to their '
                     f'initialisation. Set {NO_DECAY_HINT}.')
         if found:
-            handle.remove()
+            checked.append(True)
 
+    # Removed with the model, never from inside the hook: torch iterates over its hooks then.
     handle = register_optimizer_step_pre_hook(check)
     weakref.finalize(model, handle.remove)
 

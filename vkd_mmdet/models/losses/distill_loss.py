@@ -15,6 +15,10 @@ CONSUMES: Mapping[str, str] = MappingProxyType({
                   'embeddings of a two-stage detector, the pooled features of a classifier',
     'logits': 'per-sample class logits: student (R, K), teacher (R, K); the RoI class logits '
               'of a two-stage detector, the image logits of a classifier',
+    'dense_head': "the dense heads' outputs, all levels in one call: student and teacher "
+                  '`HeadOutputs` (per level cls_scores (N, A*K, H, W), bbox_preds (N, A*B, H, '
+                  'W), and the tower features before the activation of conv `tower_conv` when '
+                  'the loss sets it); one module',
 })
 
 #: Per-step keyword arguments a loss may ask for (``extras``); which distiller gives which is
@@ -26,6 +30,11 @@ EXTRAS: Mapping[str, str] = MappingProxyType({
     'gt_bboxes': 'list of N (n_i, 4) ground-truth boxes, x1 y1 x2 y2 in pixels of the padded '
                  'batch (what the student head trains on)',
     'labels': '(R,) int64 class labels of the samples (RoI targets, or image labels)',
+    'assignment': "the student dense head's own targets of the step, as its `get_targets` "
+                  'computed them (GFL / ATSS layout): a `HeadAssignment`',
+    'teacher_head': "a `TeacherDenseHead`: the frozen teacher head's priors, box decoding and "
+                    'its tail from tower conv `tower_conv` (gradients reach the features it is '
+                    "given, never the teacher's weights)",
     'generator': 'a torch.Generator (CPU) owned by the distiller and saved in its checkpoints: '
                  'random draws from it resume exactly',
 })
@@ -47,8 +56,9 @@ class DistillLoss(BaseModule):
       loss at build time.
     - ``channel_args`` (mapping): constructor arguments the distiller fills from the paired
       widths where the config leaves them out (``{'in_channels': 'student', 'out_channels':
-      'teacher'}`` by default; a value the config gives must match). Only for ``'fpn'`` /
-      ``'fpn_levels'``: other kinds state their widths in the config.
+      'teacher'}`` by default; a value the config gives must match). For ``'fpn'`` /
+      ``'fpn_levels'`` the necks' widths, for ``'dense_head'`` the head towers'
+      (``feat_channels``); other kinds state their widths in the config.
     - ``moved_args`` (mapping): constructor arguments of an earlier release and what to write
       instead; a config that still gives one is refused with that text.
 
