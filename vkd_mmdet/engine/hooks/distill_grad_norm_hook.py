@@ -101,7 +101,8 @@ def measure_loss_parts(model: BaseDistiller, data_batch, optim_wrapper,
                        modules: Sequence[str] = ('backbone', 'neck'),
                        scheduled: bool = True) -> Dict[str, dict]:
     """One forward of ``model`` on ``data_batch`` and one backward per loss part, training left
-    as it was (BatchNorm buffers and random generators restored, ``.grad`` untouched).
+    as it was (buffers, modules' extra states such as a loss's own generator, and the global
+    random generators restored; ``.grad`` untouched).
 
     The parts: ``'task'`` (the student's own losses summed) and each distillation term (its
     levels summed), told apart by :meth:`BaseDistiller.distill_loss_name`.
@@ -128,6 +129,9 @@ def measure_loss_parts(model: BaseDistiller, data_batch, optim_wrapper,
     params = [p for name in modules
               for p in getattr(model.student, name).parameters() if p.requires_grad]
     buffers = {name: b.clone() for name, b in model.named_buffers()}
+    # Modules' own state beyond buffers, e.g. a loss's checkpointed generator (MGD's masks).
+    extra_states = {name: module.get_extra_state() for name, module in model.named_modules()
+                    if type(module).get_extra_state is not torch.nn.Module.get_extra_state}
     rng_states = get_rng_states()
     context = optim_wrapper.optim_context(model) if optim_wrapper is not None \
         else contextlib.nullcontext()
@@ -162,4 +166,7 @@ def measure_loss_parts(model: BaseDistiller, data_batch, optim_wrapper,
         with torch.no_grad():
             for name, buffer in model.named_buffers():
                 buffer.copy_(buffers[name])
+        for name, module in model.named_modules():
+            if name in extra_states:
+                module.set_extra_state(extra_states[name])
         set_rng_states(rng_states)
