@@ -78,13 +78,19 @@ def test_a_dropped_cell_loses_every_channel():
     assert 0 < masked.mean() < 1 and set(masked.unique().tolist()) == {0.0, 1.0}
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason='needs CUDA')
-def test_mask_on_the_device_is_the_cpu_draw():
+# Every device this machine has (CUDA where present): the draw never depends on the feature's
+# device or dtype, so a run resumed elsewhere draws the same masks.
+FEATURES = [dict(dtype=torch.float64)] + ([dict(device='cuda')] if torch.cuda.is_available()
+                                          else [])
+
+
+@pytest.mark.parametrize('feature', FEATURES, ids=str)
+def test_mask_is_the_cpu_draw_whatever_the_feature(feature):
     loss = MGDLoss(2, 2)
     on_cpu = loss.keep_mask(torch.empty(2, 2, 9, 9), torch.Generator().manual_seed(3))
-    on_gpu = loss.keep_mask(torch.empty(2, 2, 9, 9, device='cuda'),
-                            torch.Generator().manual_seed(3))
-    assert on_gpu.is_cuda and torch.equal(on_gpu.cpu(), on_cpu)
+    other = loss.keep_mask(torch.empty(2, 2, 9, 9, **feature), torch.Generator().manual_seed(3))
+    assert other.device == torch.empty(0, **feature).device
+    assert torch.equal(other.cpu().to(on_cpu.dtype), on_cpu)
 
 
 @pytest.mark.parametrize('kwargs, match', [
