@@ -31,7 +31,9 @@ REAL_SIZE_ONLY = ('configs/vkd/rtmdet_l_tiny.py', 'configs/vkd/dino_swin-l_r50.p
                   'configs/vkd/mask_rcnn_r101_r50.py')
 DETECTION_CONFIGS = sorted(
     path for path in glob.glob(osp.join(ROOT, 'configs', '**', '*.py'), recursive=True)
-    if 'vkd_cls' not in osp.relpath(path, ROOT) and '_base_' not in osp.relpath(path, ROOT)
+    # not mmpretrain's, not the bases nor the deploy configs (folders named _*_)
+    if 'vkd_cls' not in osp.relpath(path, ROOT)
+    and not any(part.startswith('_') for part in osp.relpath(path, ROOT).split(osp.sep))
     and osp.relpath(path, ROOT) not in REAL_SIZE_ONLY)
 # The packaged config whose tiny version stands in for a detector of each type.
 PACKAGED = {'FasterRCNN': 'faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py',
