@@ -1,4 +1,5 @@
 """A tiny RetinaNet distillation run on generated COCO data, written once per test session."""
+import socket
 from pathlib import Path
 
 import pytest
@@ -113,6 +114,14 @@ def one_thread():
 
 #: ``--cfg-options`` that skip the validation which ends every run (for tests that do not read it).
 NO_VAL = ['val_cfg=None', 'val_dataloader=None', 'val_evaluator=None']
+NO_EXPORT = 'custom_hooks=[]'
+
+
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1 for a torchrun rendezvous."""
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        return sock.getsockname()[1]
 
 
 def probe_config(tiny_run: dict, name: str, custom_hooks: str) -> str:

@@ -2,19 +2,12 @@
 import json
 import math
 import os
-import socket
 import subprocess
 import sys
 
 import mmdet
 
-from .conftest import NO_VAL, REPO, probe_config, run_python, subprocess_env, tool_main
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(('127.0.0.1', 0))
-        return sock.getsockname()[1]
+from .conftest import NO_VAL, REPO, free_port, probe_config, run_python, subprocess_env, tool_main
 
 
 def test_dist_train_sh_trains_two_cpu_ranks(tiny_run, tmp_path):
@@ -22,7 +15,7 @@ def test_dist_train_sh_trains_two_cpu_ranks(tiny_run, tmp_path):
     config = probe_config(tiny_run, 'dist_probe', f"[dict(type='TrainProbeHook', "
                           f"out_dir='{probes}')]")
     work_dir = tmp_path / 'work'
-    env = dict(subprocess_env(), PYTHON=sys.executable, PORT=str(_free_port()))
+    env = dict(subprocess_env(), PYTHON=sys.executable, PORT=str(free_port()))
     result = subprocess.run(
         ['bash', str(REPO / 'tools' / 'dist_train.sh'), config, '2', '--work-dir',
          str(work_dir), '--cfg-options', 'train_cfg.max_iters=2', *NO_VAL],
@@ -83,7 +76,7 @@ def test_dist_train_refuses_a_decayed_projector_on_both_ranks(tiny_run, tmp_path
                       "optim_wrapper = dict(_delete_=True, type='OptimWrapper', optimizer=dict("
                       "type='SGD', lr=0.01, momentum=0.9, weight_decay=0.0001))  # decays all\n")
     work_dir = tmp_path / 'work'
-    env = dict(subprocess_env(), PYTHON=sys.executable, PORT=str(_free_port()))
+    env = dict(subprocess_env(), PYTHON=sys.executable, PORT=str(free_port()))
     result = subprocess.run(
         ['bash', str(REPO / 'tools' / 'dist_train.sh'), str(config), '2', '--work-dir',
          str(work_dir), '--cfg-options', 'train_cfg.max_iters=2', *NO_VAL],

@@ -4,7 +4,6 @@ student."""
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,26 +16,20 @@ from vkd_mmdet.engine.hooks import REQUEUE_EXIT_CODE, PreemptionHook
 from vkd_mmdet.utils import find_resumable_checkpoint
 
 from .conftest import (
+    NO_EXPORT,
     NO_VAL,
     REPO,
     assert_resumed_like_uninterrupted,
+    free_port,
     probe_config,
     student_state,
     subprocess_env,
     tool_main,
 )
 
-NO_EXPORT = 'custom_hooks=[]'
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(('127.0.0.1', 0))
-        return sock.getsockname()[1]
-
 
 def _dist_train(config: str, work_dir, *args: str, options=(NO_EXPORT, )) -> subprocess.Popen:
-    env = dict(subprocess_env(), PYTHON=sys.executable, PORT=str(_free_port()))
+    env = dict(subprocess_env(), PYTHON=sys.executable, PORT=str(free_port()))
     return subprocess.Popen(
         ['bash', str(REPO / 'tools' / 'dist_train.sh'), config, '2', '--work-dir',
          str(work_dir), *args, '--cfg-options', *options, *NO_VAL], env=env, stdout=subprocess.PIPE,

@@ -21,6 +21,7 @@ from vkd_mmdet.testing import save_random_checkpoint
 from vkd_mmdet.utils import CheckpointMismatchError, find_resumable_checkpoint
 
 from .conftest import (
+    NO_EXPORT,
     NO_VAL,
     REPO,
     assert_resumed_like_uninterrupted,
@@ -29,8 +30,6 @@ from .conftest import (
     subprocess_env,
     tool_main,
 )
-
-NO_EXPORT = 'custom_hooks=[]'
 
 
 def test_killed_run_resumes_to_the_uninterrupted_result(tiny_run, tmp_path, one_thread):
