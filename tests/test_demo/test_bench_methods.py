@@ -16,7 +16,12 @@ from vkd_mmdet.benchmarks import (
     read_per_seed_csv,
     weight_options,
 )
-from vkd_mmdet.benchmarks.methods_page import TUNED_BEGIN, TUNED_END, write_page
+from vkd_mmdet.benchmarks.methods_page import (
+    TUNED_SECTION,
+    proxies_section,
+    section_markers,
+    write_page,
+)
 from vkd_mmdet.benchmarks.methods_report import sweep_table
 from vkd_mmdet.testing import make_synthetic_coco
 
@@ -26,9 +31,9 @@ REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 DEMO = osp.join(REPO, 'configs', 'demo')
 # Every prediction is kept so that COCO evaluation has results after a few iterations.
-KEEP = {'fcos': 'dict(score_thr=0.0, max_per_img=20)',
+KEEP = {'one-stage': 'dict(score_thr=0.0, max_per_img=20)',
         'faster-rcnn': 'dict(rcnn=dict(score_thr=0.0, max_per_img=20))'}
-TESTED = ('student', 'vkd', 'nd')
+TESTED = ('student', 'vkd', 'nd', 'crosskd')
 
 
 def _tiny_configs(config_dir):
@@ -38,7 +43,7 @@ def _tiny_configs(config_dir):
         names |= {proxy.teacher, proxy.student}
     names |= {r.config for r in ROWS if r.key in TESTED}
     for name in names:
-        keep = KEEP['fcos' if 'fcos' in name else 'faster-rcnn']
+        keep = KEEP['faster-rcnn' if 'faster-rcnn' in name else 'one-stage']
         model = (f'model = dict(test_cfg={keep})' if name.startswith(('teacher', 'student'))
                  else f'model = dict(student=dict(test_cfg={keep}))')
         (config_dir / name).write_text(f"_base_ = ['{DEMO}/{name}']\n{TINY_PIPELINES}{model}\n")
@@ -73,7 +78,8 @@ def test_every_row_of_both_proxies_is_trained_and_tabled(bench_run):
     tmp, _, results = bench_run
     runs = {tuple(r['row'][:2]): r for r in results['runs']}
     assert set(runs) == {('fcos', 'student'), ('fcos', 'vkd'), ('faster-rcnn', 'student'),
-                         ('faster-rcnn', 'vkd'), ('faster-rcnn', 'nd')}
+                         ('faster-rcnn', 'vkd'), ('faster-rcnn', 'nd'), ('gfl', 'student'),
+                         ('gfl', 'vkd'), ('gfl', 'crosskd')}
     page = (tmp / 'docs' / 'methods.md').read_text()
     for (proxy, key), run in runs.items():
         student, teacher = runs[(proxy, 'student')], results['teachers'][proxy]
@@ -121,7 +127,7 @@ def test_reuse_runs_trains_nothing_twice(bench_run):
     before = osp.getmtime(record)
     out, again = _bench(tmp, argv + ['--reuse-runs'])
     assert osp.getmtime(record) == before
-    assert '5 of 5 runs reused, 0 to train' in out
+    assert '8 of 8 runs reused, 0 to train' in out
     assert [r['AP'] for r in again['runs']] == [r['AP'] for r in results['runs']]
 
 
@@ -198,14 +204,33 @@ def test_diagnosis_runs_its_variants_and_measures_gradient_norms(tmp_path):
 
 def test_tuned_section_survives_the_paper_run_and_is_replaced_by_the_next_tuned_run(tmp_path):
     path = str(tmp_path / 'methods.md')
-    write_page(path, '# page 1\n| paper 1 |\n', section=False)
-    write_page(path, '## tuned 1', section=True)
-    write_page(path, '# page 2\n| paper 2 |\n', section=False)
+    begin, end = section_markers(TUNED_SECTION)
+    write_page(path, '# page 1\n| paper 1 |\n', ran_proxies=['fcos'])
+    write_page(path, '## tuned 1', section=TUNED_SECTION)
+    write_page(path, '# page 2\n| paper 2 |\n', ran_proxies=['fcos'])
     text = (tmp_path / 'methods.md').read_text()
     assert text.startswith('# page 2\n| paper 2 |\n') and 'page 1' not in text
-    assert text.count(TUNED_BEGIN) == 1 and '## tuned 1' in text
-    write_page(path, '## tuned 2', section=True)
+    assert text.count(begin) == 1 and '## tuned 1' in text
+    write_page(path, '## tuned 2', section=TUNED_SECTION)
     text = (tmp_path / 'methods.md').read_text()
     assert '## tuned 2' in text and 'tuned 1' not in text and '| paper 2 |' in text
-    assert text.index(TUNED_BEGIN) < text.index('## tuned 2') < \
-        text.index(TUNED_END)
+    assert text.index(begin) < text.index('## tuned 2') < text.index(end)
+
+
+def test_a_run_of_some_proxies_is_a_section_until_a_page_run_covers_them(tmp_path):
+    path = str(tmp_path / 'methods.md')
+    gfl, other = proxies_section(['gfl']), proxies_section(['faster-rcnn'])
+    write_page(path, '# page 1\n| fcos 1 |\n', ran_proxies=['fcos'])
+    write_page(path, '## gfl 1', section=gfl)
+    write_page(path, '## frcnn 1', section=other)
+    write_page(path, '## gfl 2', section=gfl)
+    text = (tmp_path / 'methods.md').read_text()
+    assert text.startswith('# page 1\n| fcos 1 |\n')
+    assert 'gfl 1' not in text and text.count(section_markers(gfl)[0]) == 1
+    assert text.index('## gfl 2') < text.index('## frcnn 1')  # replaced in place
+    # a page run without gfl keeps its section; one that ran gfl (and faster-rcnn) drops both
+    write_page(path, '# page 2\n', ran_proxies=['fcos', 'faster-rcnn'])
+    text = (tmp_path / 'methods.md').read_text()
+    assert '## gfl 2' in text and 'frcnn 1' not in text and 'page 1' not in text
+    write_page(path, '# page 3\n', ran_proxies=['fcos', 'faster-rcnn', 'gfl'])
+    assert (tmp_path / 'methods.md').read_text() == '# page 3\n'

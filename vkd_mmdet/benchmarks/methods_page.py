@@ -1,30 +1,54 @@
 """The leaderboard's markdown page (``docs/methods.md``): the setting, the command, the tables, and
-the tuned-weights section that the paper-weights run keeps."""
+the sections that the paper-weights run keeps (tuned weights, proxies run on their own)."""
 import argparse
 import json
 import os
 import os.path as osp
-from typing import Sequence
+import re
+from typing import Optional, Sequence, Tuple
 
 from .rows import PROXIES
 
-TUNED_BEGIN, TUNED_END = '<!-- tuned-weights:begin -->', '<!-- tuned-weights:end -->'
+#: The tuned-weights run's section of the page (``--weights-from``).
+TUNED_SECTION = 'tuned-weights'
+_PROXIES_PREFIX = 'proxies_'
+_SECTION = re.compile(r'<!-- ([\w-]+):begin -->.*?<!-- \1:end -->\n?', re.DOTALL)
 
 
-def write_page(path: str, text: str, section: bool) -> None:
-    """Write the page at ``path``. The tuned-weights run (``section``) replaces only its section
-    of the page; the paper-weights run rewrites the page and keeps that section."""
+def section_markers(name: str) -> Tuple[str, str]:
+    """The HTML comments that delimit the page's section ``name``."""
+    return f'<!-- {name}:begin -->', f'<!-- {name}:end -->'
+
+
+def proxies_section(proxies: Sequence[str]) -> str:
+    """The section name of a paper-weights run of only some proxies (``--proxies``)."""
+    return _PROXIES_PREFIX + '_'.join(proxies)
+
+
+def write_page(path: str, text: str, section: Optional[str] = None,
+               ran_proxies: Sequence[str] = ()) -> None:
+    """Write the page at ``path``.
+
+    A section run (``section``: :data:`TUNED_SECTION`, or :func:`proxies_section` for a run of
+    some proxies only) replaces only its own section of the page, or appends it. The
+    paper-weights run of the page rewrites it and keeps every section but those of proxies it
+    ran itself (``ran_proxies``): their tables are now in the page.
+    """
     old = ''
     if osp.isfile(path):
         with open(path) as f:
             old = f.read()
-    kept = old[old.index(TUNED_BEGIN):old.index(TUNED_END) + len(TUNED_END)] \
-        if TUNED_BEGIN in old and TUNED_END in old else ''
+    sections = {m.group(1): m.group(0).rstrip('\n') for m in _SECTION.finditer(old)}
     if section:
-        new = f'{TUNED_BEGIN}\n{text}\n{TUNED_END}'
-        text = old.replace(kept, new) if kept else old.rstrip('\n') + '\n\n' + new + '\n'
-    elif kept:
-        text = text.rstrip('\n') + '\n\n' + kept + '\n'
+        begin, end = section_markers(section)
+        new = f'{begin}\n{text.rstrip()}\n{end}'
+        text = old.replace(sections[section], new) if section in sections else \
+            old.rstrip('\n') + '\n\n' + new + '\n'
+    else:
+        kept = [body for name, body in sections.items() if not (
+            name.startswith(_PROXIES_PREFIX) and
+            set(name[len(_PROXIES_PREFIX):].split('_')) <= set(ran_proxies))]
+        text = '\n\n'.join([text.rstrip('\n'), *kept]) + '\n'
     with open(path, 'w') as f:
         f.write(text)
 
@@ -64,14 +88,16 @@ def tuned_section(args: argparse.Namespace, command: str, table: str,
 
 
 def page(args: argparse.Namespace, command: str, table: str, teachers: dict,
-         wall_time: float, records: Sequence[dict], per_seed: str) -> str:
+         wall_time: float, records: Sequence[dict], per_seed: str,
+         title: Optional[str] = None) -> str:
     """The markdown page: setting, command, table (``per_seed``: the name of the per-seed file
-    beside the page)."""
+    beside the page); a run of some proxies only gives its section a ``title`` of its own."""
     load = ', '.join(f'{x:.1f}' for x in os.getloadavg())
     teacher_text = '; '.join(f'{PROXIES[p].label}: teacher {100 * t["AP"]:.1f} AP '
                              f'({args.teacher_iters} iterations, seed 0)'
                              for p, t in teachers.items())
-    return (f'# Which method works: distillation methods on the CPU demo proxies\n\n'
+    title = title or '# Which method works: distillation methods on the CPU demo proxies'
+    return (f'{title}\n\n'
             f'Written by `tools/bench_methods.py` (`make bench-methods`):\n\n'
             f'    {command}\n\n'
             f'Data: the demo\'s synthetic shapes set ({args.num_train} train / {args.num_val} val '

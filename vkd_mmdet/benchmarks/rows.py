@@ -43,9 +43,13 @@ PROXIES: Dict[str, Proxy] = {
                   'one-stage: FCOS R18-w32 -> R18-w16, P3-P5'),
     'faster-rcnn': Proxy('teacher_faster-rcnn_r18-w32.py', 'student_faster-rcnn_r18-w16.py',
                          'two-stage: Faster R-CNN R18-w32 -> R18-w16, P2-P4'),
+    # The head methods (LD, CrossKD) need a GFL head on both sides.
+    'gfl': Proxy('teacher_gfl_r18-w32.py', 'student_gfl_r18-w16.py',
+                 'one-stage, head distillation: GFL R18-w32 -> R18-w16, P3-P5'),
 }
 _ONE = '_fcos_r18-w32_r18-w16.py'
 _TWO = '_faster-rcnn_r18-w32_r18-w16.py'
+_GFL = '_gfl_r18-w32_r18-w16.py'
 ROWS: List[Row] = [
     Row('student', 'fcos', 'student alone', PROXIES['fcos'].student, '-'),
     Row('fitnet', 'fcos', 'FitNet', 'fitnet' + _ONE, 'ours (1)'),
@@ -70,6 +74,13 @@ ROWS: List[Row] = [
     Row('vkd', 'faster-rcnn', 'VkD', 'vkd' + _TWO, "authors' detection code (4)"),
     Row('nd', 'faster-rcnn', 'ND', 'nd' + _TWO, 'paper (KD++: 1.5)'),
     Row('kdpp', 'faster-rcnn', 'KD++', 'kdpp' + _TWO, 'paper (ND 1.5, KL 1)'),
+    Row('student', 'gfl', 'student alone', PROXIES['gfl'].student, '-'),
+    Row('vkd', 'gfl', 'VkD', 'vkd' + _GFL, "authors' detection code (4)"),
+    Row('pkd', 'gfl', 'PKD', 'pkd' + _GFL, 'paper (6, of 6-10)'),
+    Row('ld', 'gfl', 'LD', 'ld' + _GFL, 'paper (0.25, cls 10, VLR 0.25)'),
+    Row('crosskd', 'gfl', 'CrossKD', 'crosskd' + _GFL, 'paper (GFL: 1, 4)'),
+    Row('vkd-crosskd', 'gfl', 'VkD (FPN) + CrossKD (head)', 'vkd-crosskd' + _GFL,
+        "each method's own"),
 ]
 # VkD's diagnosis (--diagnosis, docs/vkd_diagnosis.md): one change each to the VkD row, compared
 # with the leaderboard's rows of DIAGNOSIS_REFERENCE (same seeds, their runs reused).

@@ -34,7 +34,7 @@ import os
 import os.path as osp
 import platform
 import tempfile
-from typing import Callable, Dict, Iterator, List, Optional, Tuple
+from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
@@ -140,12 +140,18 @@ def benchmark_distiller(config: str,
     with count_projector_maps() as maps:
         steps['distill']()
     teacher_rel_error = _teacher_rel_error(model, plain_teacher, data)
+    # Every step starts from these weights: steps repeated on one batch from random weights
+    # drift (at 512 px they diverge within a few rounds), and with them the work of a step (the
+    # proposals NMS keeps, the RoIs sampled, denormal arithmetic): the student's step took
+    # 3.2 to 7.8 s across the rounds of one run without this.
+    initial = TrainingState(model, [distill_optim, student_optim])
 
     rounds = iters if target_ci is None else StopRule(
         RATIOS, target_ci, time_limit_s, min_iters=iters, max_iters=max_iters,
         confidence=confidence)
     load_start = _load_average()
-    measured = interleaved_measurements(steps, rounds, warmup, PeakMemory(device), verbose)
+    measured = interleaved_measurements(steps, rounds, warmup, PeakMemory(device), verbose,
+                                        before_step=initial.restore)
     results = measured['steps']
     times = {name: results[name]['times_s'] for name in VARIANTS}
     ratios = round_ratios(times, RATIOS, confidence)
@@ -188,6 +194,27 @@ def benchmark_distiller(config: str,
         num_projectors=sum(isinstance(m, OrthogonalProjector) for m in model.modules()),
         breakdown=breakdown,
     )
+
+
+class TrainingState:
+    """A copy of a model's state (parameters, buffers) and of its optimizers' states, to restore.
+
+    The benchmark restores it before every timed step (untimed), so that each round times the
+    same computation from the same weights.
+    """
+
+    def __init__(self, model: nn.Module, optim_wrappers: Sequence[OptimWrapper]) -> None:
+        self.model = model
+        self.optim_wrappers = optim_wrappers
+        self.model_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        self.optim_states = [copy.deepcopy(o.optimizer.state_dict()) for o in optim_wrappers]
+
+    def restore(self) -> None:
+        with torch.no_grad():
+            self.model.load_state_dict(self.model_state)
+        for wrapper, state in zip(self.optim_wrappers, self.optim_states):
+            # load_state_dict keeps references into its argument: hand it a copy
+            wrapper.optimizer.load_state_dict(copy.deepcopy(state))
 
 
 def _load_average() -> Optional[List[float]]:

@@ -171,7 +171,9 @@ class StopRule:
 def interleaved_measurements(steps: Dict[str, Callable[[], None]],
                              rounds: Union[int, StopRule], warmup: int, memory: PeakMemory,
                              verbose: bool = True,
-                             clock: Callable[[], float] = time.perf_counter) -> Dict[str, object]:
+                             clock: Callable[[], float] = time.perf_counter,
+                             before_step: Optional[Callable[[], None]] = None
+                             ) -> Dict[str, object]:
     """Time and measure every step once per round, interleaved: ``warmup`` untimed rounds, then
     ``rounds`` timed rounds, or as many as a :class:`StopRule` asks for.
 
@@ -188,6 +190,9 @@ def interleaved_measurements(steps: Dict[str, Callable[[], None]],
         memory (PeakMemory): measures each call's peak memory.
         verbose (bool): print each round to stderr. Defaults to True.
         clock (Callable): seconds, monotonic. Defaults to ``time.perf_counter``.
+        before_step (Callable, optional): run before every step, neither timed nor measured
+            (``tools/benchmark.py`` restores the weights there, so that every round repeats one
+            computation).
 
     Returns:
         dict: ``steps``: step name -> ``times_s`` (the timed rounds, seconds), ``median_s``,
@@ -206,6 +211,8 @@ def interleaved_measurements(steps: Dict[str, Callable[[], None]],
     while reason is None:
         round_start = clock()
         for name, step in steps.items():
+            if before_step is not None:
+                before_step()
             record: List[float] = []
             with memory.measure(record):
                 _synchronize(memory.device)
