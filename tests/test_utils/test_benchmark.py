@@ -60,6 +60,29 @@ def test_rounds_interleave_the_steps_and_time_only_the_timed_rounds():
         assert results['steps'][name]['spread_s'] == pytest.approx(max(times) - min(times))
 
 
+def test_before_step_runs_before_every_step_untimed():
+    # A fake clock that only the steps and before_step advance: a time that included
+    # before_step's 100 s would show it.
+    now = [0.0]
+    calls = []
+
+    def before():
+        calls.append('before')
+        now[0] += 100.0
+
+    def step(name):
+        def run():
+            calls.append(name)
+            now[0] += 1.0
+        return run
+
+    results = interleaved_measurements(
+        dict(a=step('a'), b=step('b')), rounds=2, warmup=1, memory=PeakMemory(CPU),
+        verbose=False, clock=lambda: now[0], before_step=before)
+    assert calls == ['before', 'a', 'before', 'b'] * 3
+    assert results['steps']['a']['times_s'] == results['steps']['b']['times_s'] == [1.0, 1.0]
+
+
 def test_no_timed_round_is_an_error():
     with pytest.raises(ValueError, match='iters=0'):
         interleaved_measurements(dict(step=lambda: None), rounds=0, warmup=1,
