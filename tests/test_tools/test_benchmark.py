@@ -138,3 +138,49 @@ def test_benchmark_stops_at_the_time_limit_and_says_so(tiny_config, tmp_path, ca
 def test_benchmark_needs_a_config_or_tables():
     with pytest.raises(SystemExit):
         load_tool('benchmark.py').parse_args([])
+
+
+def test_head_losses_time_the_teacher_head_in_both_teacher_forwards(tmp_path, monkeypatch):
+    # CrossKD + VkD on tiny GFL detectors: (b) and (b') each run the teacher's head once, the
+    # student step its own head; CrossKD's cross-head pass runs the teacher's head (from the cut
+    # on) once more, in the distillation step and in (d), which times the head loss on a
+    # recorded step (gradients reach CrossKD's 1x1 maps) besides VkD's levels.
+    from mmdet.models.dense_heads import GFLHead
+    from mmengine.config import Config
+    from mmengine.optim import build_optim_wrapper
+    from mmengine.registry import init_default_scope
+
+    from vkd_mmdet.testing import benchmark
+
+    init_default_scope('mmdet')
+    heads = [tiny_detector_cfg('gfl/gfl_r50_fpn_1x_coco.py', base_channels=b, neck_channels=n)
+             for b, n in ((8, 16), (8, 32))]
+    for head in heads:
+        head.bbox_head.update(stacked_convs=2, norm_cfg=dict(type='GN', num_groups=4))
+    cfg = Config(dict(model=dict(
+        type='DetectionDistiller', student=heads[0].to_dict(), teacher=heads[1].to_dict(),
+        teacher_ckpt='unused.pth',
+        distill_losses=dict(crosskd=dict(type='CrossKDLoss', tower_conv=1),
+                            vkd=dict(type='VkDLoss', in_channels=16, out_channels=32))),
+        optim_wrapper=dict(type='OptimWrapper', optimizer=dict(type='SGD', lr=1e-3)),
+        custom_imports=dict(imports=['vkd_mmdet'])))
+    import vkd_mmdet  # noqa: F401  (registers the distiller)
+    model, plain_teacher = benchmark._build(cfg, str(tmp_path), 0, torch.device('cpu'))
+    optims = [build_optim_wrapper(m, cfg.optim_wrapper) for m in (model, model.student)]
+    data = benchmark.demo_mm_inputs(2, [(3, 64, 96)] * 2, num_items=[3] * 2, num_classes=2)
+    steps = benchmark.step_functions(model, plain_teacher, *optims, data)
+
+    calls = []
+    forward = GFLHead.forward
+    monkeypatch.setattr(GFLHead, 'forward', lambda self, x: calls.append(self) or forward(self, x))
+    teacher_heads = {id(plain_teacher.bbox_head), id(model.teacher.bbox_head)}
+    expected = dict(student=(1, 0), teacher=(0, 1), teacher_fast=(0, 1), distill=(1, 2),
+                    losses=(0, 1))
+    for name, (student_calls, teacher_calls) in expected.items():
+        calls.clear()
+        model.zero_grad(set_to_none=True)
+        steps[name]()
+        assert (sum(id(h) not in teacher_heads for h in calls),
+                sum(id(h) in teacher_heads for h in calls)) == (student_calls, teacher_calls), name
+    maps = model.distill_losses['crosskd'][0].projectors
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in maps.parameters())

@@ -45,8 +45,10 @@ from mmengine.optim import OptimWrapper, build_optim_wrapper
 from mmengine.registry import init_default_scope
 from torch import Tensor
 
+from ..models.distillers.head_distillation import head_distillation_step
 from ..models.projectors import OrthogonalProjector
 from ..models.utils import capture_outputs
+from ..models.utils.dense_head_outputs import HeadOutputs
 from ..utils.benchmark import PeakMemory, Ratio, StopRule, interleaved_measurements, round_ratios
 from ..utils.model_cfg import build_model, resolve_model_cfg
 from ..utils.teacher_checkpoint import load_teacher_checkpoint
@@ -236,39 +238,69 @@ def _build(cfg: Config, tmp_dir: str, seed: int,
 
 def step_functions(model: nn.Module, plain_teacher: nn.Module, distill_optim: OptimWrapper,
                    student_optim: OptimWrapper, data: dict) -> Dict[str, Callable[[], None]]:
-    """The variants (a), (b), (b'), (c), (d) as argument-free callables on ``data``."""
+    """The variants (a), (b), (b'), (c), (d) as argument-free callables on ``data``.
+
+    With dense-head losses (LD, CrossKD) both teacher forwards run the teacher's head too, and
+    (d) is the FPN losses plus the head losses on one step's recorded student head outputs.
+    """
     teacher = model.teacher
-    # (d) works on one step's neck features, detached: only the losses' graph is timed.
-    with capture_outputs(model.student.neck) as neck_outputs:
-        model.train_step(copy.deepcopy(data), distill_optim)
-    features: Dict[str, List[Tensor]] = {'student': [f.detach() for f in neck_outputs[-1]]}
+    head_step = head_distillation_step(model)
     batch = model.student.data_preprocessor(copy.deepcopy(data), True)
-    features['teacher'] = model.teacher_forward(
-        teacher.extract_feat, teacher.data_preprocessor(copy.deepcopy(data), False)['inputs'])
+    teacher_inputs = teacher.data_preprocessor(copy.deepcopy(data), False)['inputs']
+    # (d) works on one step's neck features and head outputs, detached: only the losses' graph
+    # is timed.
+    if head_step is None:
+        teacher_feats = model.teacher_forward(teacher.extract_feat, teacher_inputs)
+        student_head = contextlib.nullcontext()
+    else:
+        teacher_feats = head_step.teacher_forward(teacher_inputs)
+        student_head = head_step.capture_student()
+    with capture_outputs(model.student.neck) as neck_outputs, student_head:
+        model.student.loss(batch['inputs'], batch['data_samples'])
+    student_feats = [f.detach() for f in neck_outputs[-1]]
+    student_record = dict(head_step.student_record) if head_step else {}
 
     def student_step() -> None:
         model.student.train_step(data, student_optim)
 
     def plain_teacher_forward() -> None:
         with torch.no_grad():
-            plain_teacher.extract_feat(plain_teacher.data_preprocessor(data, False)['inputs'])
+            inputs = plain_teacher.data_preprocessor(data, False)['inputs']
+            feats = plain_teacher.extract_feat(inputs)
+            if head_step is not None:
+                plain_teacher.bbox_head(feats)
 
     def fast_teacher_forward() -> None:
+        inputs = teacher.data_preprocessor(data, False)['inputs']
         with distill_optim.optim_context(model):
-            model.teacher_forward(teacher.extract_feat,
-                                  teacher.data_preprocessor(data, False)['inputs'])
+            if head_step is None:
+                model.teacher_forward(teacher.extract_feat, inputs)
+            else:
+                head_step.teacher_forward(inputs)
 
     def distill_step() -> None:
         model.train_step(data, distill_optim)
 
     def losses_only() -> None:
-        student = [f.clone().requires_grad_() for f in features['student']]
-        losses = model.distill_loss(student, features['teacher'], batch['inputs'],
+        student = [f.clone().requires_grad_() for f in student_feats]
+        losses = model.distill_loss(student, teacher_feats, batch['inputs'],
                                     batch['data_samples'])
+        if head_step is not None:
+            head_step.student_record = dict(student_record,
+                                            outputs=_leaf_outputs(student_record['outputs']))
+            losses.update(head_step.losses(batch['data_samples'], model._generator()))
         sum(losses.values()).backward()
 
     return dict(student=student_step, teacher=plain_teacher_forward,
                 teacher_fast=fast_teacher_forward, distill=distill_step, losses=losses_only)
+
+
+def _leaf_outputs(outputs: HeadOutputs) -> HeadOutputs:
+    """Detached copies of a step's head outputs, each a leaf that takes gradients."""
+    def leaves(tensors: List[Tensor]) -> List[Tensor]:
+        return [t.detach().clone().requires_grad_() for t in tensors]
+    return HeadOutputs(leaves(outputs.cls_scores), leaves(outputs.bbox_preds),
+                       {tower: leaves(feats) for tower, feats in outputs.towers.items()})
 
 
 def _teacher_rel_error(model: nn.Module, plain_teacher: nn.Module, data: dict) -> float:
