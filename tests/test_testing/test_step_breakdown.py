@@ -12,6 +12,7 @@ from mmengine.optim import OptimWrapper
 from mmengine.registry import init_default_scope
 
 from vkd_mmdet.models.distillers import frozen_teacher
+from vkd_mmdet.models.distillers.head_distillation import HeadDistillationStep
 from vkd_mmdet.models.losses import VkDLoss
 from vkd_mmdet.models.projectors import OrthogonalProjector
 from vkd_mmdet.testing import save_random_checkpoint, tiny_detector_cfg
@@ -106,7 +107,8 @@ def test_every_phase_gets_exactly_its_planted_cost(distiller):
                     student_forward=4.0 * levels,
                     projector_maps=8.0 * levels, distill_losses=32.0 * levels,
                     projector_maps_backward=16.0 * levels,
-                    distill_losses_backward=128.0 * levels, backward=64.0 * levels,
+                    distill_losses_backward=128.0 * levels, head_losses=0.0,
+                    head_losses_backward=0.0, backward=64.0 * levels,
                     optimizer_step=256.0, other=512.0)
     assert set(expected) == set(PHASES)
     # Exact but for the rounding of differences of a fake clock in the thousands.
@@ -121,7 +123,7 @@ def test_every_phase_gets_exactly_its_planted_cost(distiller):
 def test_the_breakdown_changes_nothing_and_leaves_nothing_behind(distiller):
     plain, timed = distiller, copy.deepcopy(distiller)  # the copy shares the frozen teacher
     plain_optim, timed_optim = _sgd(plain), _sgd(timed)
-    property_before = OrthogonalProjector.weight
+    property_before, head_losses_before = OrthogonalProjector.weight, HeadDistillationStep.losses
     plain.train_step(_data(), plain_optim)
     step_breakdown(timed, timed_optim, _data(), iters=1)
     # The timed step computed the same gradients: the same SGD update, bit for bit.
@@ -130,6 +132,7 @@ def test_the_breakdown_changes_nothing_and_leaves_nothing_behind(distiller):
         assert torch.equal(param, timed_params[name]), name
     # Every patch is undone: the class property, the instance attributes, the hooks.
     assert OrthogonalProjector.weight is property_before
+    assert HeadDistillationStep.losses is head_losses_before
     for obj, names in ((timed, ('train_step', 'teacher_forward', 'distill_loss')),
                        (timed.student, ('loss',)),
                        (timed.student.data_preprocessor, ('forward',)),
@@ -147,7 +150,7 @@ def test_breakdown_table_has_a_column_per_result_and_every_phase():
     lines = breakdown_table(copy.deepcopy(results)).splitlines()
     assert lines[0] == '| phase | x.py fp32 ms (share) | x.py bf16 ms (share) |'
     assert len(lines) == 2 + len(PHASES) + 2
-    assert lines[2] == ('| data preprocessors (distiller, teacher, student) | 1 (1.5 %) | '
-                        '1 (1.5 %) |')
-    assert lines[-2] == '| step (sum) | 66 (100.0 %) | 66 (100.0 %) |'
+    assert lines[2] == ('| data preprocessors (distiller, teacher, student) | 1 (1.1 %) | '
+                        '1 (1.1 %) |')
+    assert lines[-2] == '| step (sum) | 91 (100.0 %) | 91 (100.0 %) |'
     assert lines[-1] == '| (c) without timers (median of the rounds) | 60 | 50 |'

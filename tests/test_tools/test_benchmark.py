@@ -184,3 +184,7 @@ def test_head_losses_time_the_teacher_head_in_both_teacher_forwards(tmp_path, mo
                 sum(id(h) in teacher_heads for h in calls)) == (student_calls, teacher_calls), name
     maps = model.distill_losses['crosskd'][0].projectors
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in maps.parameters())
+    # The breakdown times the head losses and their backward as phases of their own.
+    breakdown = benchmark.step_breakdown(model, optims[0], data, 1)
+    assert breakdown['mean_s']['head_losses'] > 0
+    assert breakdown['mean_s']['head_losses_backward'] > 0

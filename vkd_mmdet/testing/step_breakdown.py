@@ -17,6 +17,9 @@ up to the step; see :class:`~vkd_mmdet.utils.phase_timer.PhaseTimer`):
   normalisation, the losses);
 - ``projector_maps_backward`` / ``distill_losses_backward``: the autograd nodes of the weight
   maps, and the other nodes of ``distill_loss``'s graph (back to the student's neck outputs);
+- ``head_losses`` / ``head_losses_backward``: the dense-head losses (LD, CrossKD: its
+  cross-head pass through the teacher's head included) and their graph's nodes back to the
+  student head's outputs (for them, ``teacher_forward`` includes the teacher's head);
 - ``backward``: the rest of the backward pass (the student's own graph);
 - ``optimizer_step``: ``step`` and ``zero_grad`` of the optimizer wrapper;
 - ``other``: what ``train_step`` spends outside all of them (loss parsing, checks, logging;
@@ -31,12 +34,13 @@ from unittest import mock
 import torch.nn as nn
 from mmengine.optim import OptimWrapper
 
+from ..models.distillers.head_distillation import HeadDistillationStep
 from ..models.projectors import OrthogonalProjector
 from ..utils.phase_timer import PhaseTimer, graph_nodes
 
 PHASES = ('preprocess', 'teacher_forward', 'teacher_casts', 'student_forward', 'projector_maps',
-          'distill_losses', 'projector_maps_backward', 'distill_losses_backward', 'backward',
-          'optimizer_step', 'other')
+          'distill_losses', 'projector_maps_backward', 'distill_losses_backward', 'head_losses',
+          'head_losses_backward', 'backward', 'optimizer_step', 'other')
 PHASE_LABELS = dict(
     preprocess='data preprocessors (distiller, teacher, student)',
     teacher_forward='teacher forward',
@@ -46,6 +50,8 @@ PHASE_LABELS = dict(
     distill_losses='padding masks, projection, normalisation + losses (forward)',
     projector_maps_backward='projector weight maps (backward)',
     distill_losses_backward='projection, normalisation + losses (backward)',
+    head_losses='dense-head losses, cross-head pass included (forward)',
+    head_losses_backward='dense-head losses (backward)',
     backward='student backward',
     optimizer_step='optimizer step + zero_grad',
     other='other (loss parsing, checks)')
@@ -58,8 +64,9 @@ def instrument_distill_step(model: nn.Module, optim_wrapper: OptimWrapper,
 
     Wraps (and restores on exit) the distiller's ``train_step``, ``teacher_forward``,
     ``distill_loss``, the three data preprocessors' ``forward``, the student's ``loss``,
-    ``OrthogonalProjector.weight`` and the wrapper's ``backward`` / ``step`` / ``zero_grad``; the
-    backward nodes of ``distill_loss``'s graph get timing hooks on each step.
+    ``HeadDistillationStep.losses``, ``OrthogonalProjector.weight`` and the wrapper's
+    ``backward`` / ``step`` / ``zero_grad``; the backward nodes of ``distill_loss``'s and of the
+    head losses' graphs get timing hooks on each step.
     """
     weights: List = []
     recording = [False]
@@ -112,6 +119,19 @@ def instrument_distill_step(model: nn.Module, optim_wrapper: OptimWrapper,
             return losses
 
         patch(model, 'distill_loss', timed_distill_loss)
+        head_losses = HeadDistillationStep.losses
+
+        def timed_head_losses(step: HeadDistillationStep, *args, **kwargs):
+            with timer.phase('head_losses'):
+                losses = head_losses(step, *args, **kwargs)
+            outputs = step.student_record['outputs']
+            student = [*outputs.cls_scores, *outputs.bbox_preds,
+                       *(feat for feats in outputs.towers.values() for feat in feats)]
+            timer.time_backward(graph_nodes(losses.values(), stop_at=[
+                t.grad_fn for t in student if t.grad_fn is not None]), 'head_losses_backward')
+            return losses
+
+        patch(HeadDistillationStep, 'losses', timed_head_losses)
         wrap(optim_wrapper, 'backward', 'backward')
         wrap(optim_wrapper, 'step', 'optimizer_step')
         wrap(optim_wrapper, 'zero_grad', 'optimizer_step')
