@@ -50,33 +50,38 @@ PROXIES: Dict[str, Proxy] = {
 _ONE = '_fcos_r18-w32_r18-w16.py'
 _TWO = '_faster-rcnn_r18-w32_r18-w16.py'
 _GFL = '_gfl_r18-w32_r18-w16.py'
+# The feature methods and VkD's ablations, on both one-stage proxies: (key, label, where the
+# loss weights come from). The config of a row is ``<key>_<pair>.py``.
+_FEATURE_METHODS = [
+    ('fitnet', 'FitNet', 'ours (1)'),
+    ('cwd', 'CWD', 'paper (MMRazor: tau 1, 10)'),
+    ('pkd', 'PKD', 'paper (6, of 6-10)'),
+    ('srd', 'SRD', 'paper (2, ImageNet recipe)'),
+    ('diffkd', 'DiffKD', 'paper (1, 1, 1)'),
+    ('rtk', 'RTK', "AFD's beta (200); keys ours"),
+    ('fgd', 'FGD', 'paper (FCOS: 1.6e-3, 8e-4, 8e-4, 8e-6, T 0.8)'),
+    ('mgd', 'MGD', 'paper (one-stage: 2e-5, lambda 0.65)'),
+    ('vkd', 'VkD', "authors' detection code (4)"),
+    ('vkd-linear', 'VkD: free linear projector + norm.', "VkD's (4)"),
+    ('vkd-nonorm', 'VkD: orthogonal projector, no norm.', "VkD's (4)"),
+    ('vkd-linear-nonorm', 'VkD: linear projector, no norm.', "VkD's (4)"),
+    ('vkd-cayley', 'VkD: cayley map', "VkD's (4)"),
+    ('vkd-householder', 'VkD: householder map', "VkD's (4)"),
+]
+
+
+def _one_stage_rows(proxy: str, pair: str) -> List[Row]:
+    return [Row('student', proxy, 'student alone', PROXIES[proxy].student, '-')] + [
+        Row(key, proxy, label, key + pair, weights) for key, label, weights in _FEATURE_METHODS]
+
+
 ROWS: List[Row] = [
-    Row('student', 'fcos', 'student alone', PROXIES['fcos'].student, '-'),
-    Row('fitnet', 'fcos', 'FitNet', 'fitnet' + _ONE, 'ours (1)'),
-    Row('cwd', 'fcos', 'CWD', 'cwd' + _ONE, 'paper (MMRazor: tau 1, 10)'),
-    Row('pkd', 'fcos', 'PKD', 'pkd' + _ONE, 'paper (6, of 6-10)'),
-    Row('srd', 'fcos', 'SRD', 'srd' + _ONE, 'paper (2, ImageNet recipe)'),
-    Row('diffkd', 'fcos', 'DiffKD', 'diffkd' + _ONE, 'paper (1, 1, 1)'),
-    Row('rtk', 'fcos', 'RTK', 'rtk' + _ONE, "AFD's beta (200); keys ours"),
-    Row('fgd', 'fcos', 'FGD', 'fgd' + _ONE, 'paper (FCOS: 1.6e-3, 8e-4, 8e-4, 8e-6, T 0.8)'),
-    Row('mgd', 'fcos', 'MGD', 'mgd' + _ONE, 'paper (one-stage: 2e-5, lambda 0.65)'),
-    Row('vkd', 'fcos', 'VkD', 'vkd' + _ONE, "authors' detection code (4)"),
-    Row('vkd-linear', 'fcos', 'VkD: free linear projector + norm.', 'vkd-linear' + _ONE,
-        "VkD's (4)"),
-    Row('vkd-nonorm', 'fcos', 'VkD: orthogonal projector, no norm.', 'vkd-nonorm' + _ONE,
-        "VkD's (4)"),
-    Row('vkd-linear-nonorm', 'fcos', 'VkD: linear projector, no norm.',
-        'vkd-linear-nonorm' + _ONE, "VkD's (4)"),
-    Row('vkd-cayley', 'fcos', 'VkD: cayley map', 'vkd-cayley' + _ONE, "VkD's (4)"),
-    Row('vkd-householder', 'fcos', 'VkD: householder map', 'vkd-householder' + _ONE,
-        "VkD's (4)"),
+    *_one_stage_rows('fcos', _ONE),
     Row('student', 'faster-rcnn', 'student alone', PROXIES['faster-rcnn'].student, '-'),
     Row('vkd', 'faster-rcnn', 'VkD', 'vkd' + _TWO, "authors' detection code (4)"),
     Row('nd', 'faster-rcnn', 'ND', 'nd' + _TWO, 'paper (KD++: 1.5)'),
     Row('kdpp', 'faster-rcnn', 'KD++', 'kdpp' + _TWO, 'paper (ND 1.5, KL 1)'),
-    Row('student', 'gfl', 'student alone', PROXIES['gfl'].student, '-'),
-    Row('vkd', 'gfl', 'VkD', 'vkd' + _GFL, "authors' detection code (4)"),
-    Row('pkd', 'gfl', 'PKD', 'pkd' + _GFL, 'paper (6, of 6-10)'),
+    *_one_stage_rows('gfl', _GFL),
     Row('ld', 'gfl', 'LD', 'ld' + _GFL, 'paper (0.25, cls 10, VLR 0.25)'),
     Row('crosskd', 'gfl', 'CrossKD', 'crosskd' + _GFL, 'paper (GFL: 1, 4)'),
     Row('vkd-crosskd', 'gfl', 'VkD (FPN) + CrossKD (head)', 'vkd-crosskd' + _GFL,

@@ -1,0 +1,4 @@
+# GFL pair: VkD with the Cayley map for the orthogonal projector (the paper: matrix exponential).
+_base_ = ['./vkd_gfl_r18-w32_r18-w16.py']
+model = dict(distill_losses=dict(
+    vkd=dict(projector=dict(type='OrthogonalProjector', orthogonal_map='cayley'))))
