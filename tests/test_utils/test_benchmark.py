@@ -15,6 +15,7 @@ from vkd_mmdet.utils.benchmark import (
     StopRule,
     interleaved_measurements,
     paired_ratio_interval,
+    peak_memory_pass,
     round_ratios,
 )
 
@@ -81,6 +82,27 @@ def test_before_step_runs_before_every_step_untimed():
         verbose=False, clock=lambda: now[0], before_step=before)
     assert calls == ['before', 'a', 'before', 'b'] * 3
     assert results['steps']['a']['times_s'] == results['steps']['b']['times_s'] == [1.0, 1.0]
+
+
+def test_memory_apart_from_the_timed_rounds():
+    # Timed without a memory measurer: no peaks; the memory pass runs each step once, after
+    # before_step, and sees each step's own allocation.
+    timed = interleaved_measurements(dict(a=lambda: None), rounds=2, warmup=0, memory=None,
+                                     verbose=False)
+    assert timed['steps']['a']['peak_mib'] is None
+    calls = []
+
+    def allocate(mib):
+        def step():
+            calls.append(mib)
+            block = torch.ones(mib * 2**18)  # mib MiB of float32, written (resident)
+            del block
+        return step
+
+    peaks = peak_memory_pass(dict(small=allocate(16), large=allocate(64)), PeakMemory(CPU),
+                             before_step=lambda: calls.append('before'))
+    assert calls == ['before', 16, 'before', 64]
+    assert 12 <= peaks['small'] <= 24 and 56 <= peaks['large'] <= 80
 
 
 def test_no_timed_round_is_an_error():

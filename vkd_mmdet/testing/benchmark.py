@@ -49,7 +49,14 @@ from ..models.distillers.head_distillation import head_distillation_step
 from ..models.projectors import OrthogonalProjector
 from ..models.utils import capture_outputs
 from ..models.utils.dense_head_outputs import HeadOutputs
-from ..utils.benchmark import PeakMemory, Ratio, StopRule, interleaved_measurements, round_ratios
+from ..utils.benchmark import (
+    PeakMemory,
+    Ratio,
+    StopRule,
+    interleaved_measurements,
+    peak_memory_pass,
+    round_ratios,
+)
 from ..utils.model_cfg import build_model, resolve_model_cfg
 from ..utils.teacher_checkpoint import load_teacher_checkpoint
 from .step_breakdown import step_breakdown
@@ -152,15 +159,19 @@ def benchmark_distiller(config: str,
         RATIOS, target_ci, time_limit_s, min_iters=iters, max_iters=max_iters,
         confidence=confidence)
     load_start = _load_average()
-    measured = interleaved_measurements(steps, rounds, warmup, PeakMemory(device), verbose,
-                                        before_step=initial.restore)
+    measured = interleaved_measurements(steps, rounds, warmup, None, verbose,
+                                        before_step=initial.restore, device=device)
     results = measured['steps']
     times = {name: results[name]['times_s'] for name in VARIANTS}
     ratios = round_ratios(times, RATIOS, confidence)
-    peak = {name: results[name]['peak_mib'] for name in VARIANTS}
     load_end = _load_average()
+    initial.restore()
     breakdown = step_breakdown(model, distill_optim, data, breakdown_iters) \
         if breakdown_iters else None
+    # Memory in a pass of its own, last: on the CPU PeakMemory makes every large allocation a
+    # fresh mmap (so that a step's peak is its own), whose page faults would have slowed, and
+    # scattered, the timed steps.
+    peak = peak_memory_pass(steps, PeakMemory(device), before_step=initial.restore)
     return dict(
         config=config,
         device=torch.cuda.get_device_name(device) if device.type == 'cuda'

@@ -169,11 +169,12 @@ class StopRule:
 
 
 def interleaved_measurements(steps: Dict[str, Callable[[], None]],
-                             rounds: Union[int, StopRule], warmup: int, memory: PeakMemory,
+                             rounds: Union[int, StopRule], warmup: int,
+                             memory: Optional[PeakMemory],
                              verbose: bool = True,
                              clock: Callable[[], float] = time.perf_counter,
-                             before_step: Optional[Callable[[], None]] = None
-                             ) -> Dict[str, object]:
+                             before_step: Optional[Callable[[], None]] = None,
+                             device: Optional[torch.device] = None) -> Dict[str, object]:
     """Time and measure every step once per round, interleaved: ``warmup`` untimed rounds, then
     ``rounds`` timed rounds, or as many as a :class:`StopRule` asks for.
 
@@ -187,20 +188,27 @@ def interleaved_measurements(steps: Dict[str, Callable[[], None]],
         steps (dict[str, Callable]): name -> argument-free step, run in this order each round.
         rounds (int | StopRule): the number of timed rounds, or when to stop (adaptive).
         warmup (int): untimed rounds first.
-        memory (PeakMemory): measures each call's peak memory.
+        memory (PeakMemory, optional): measures each call's peak memory; None: times only
+            (on the CPU, :class:`PeakMemory` turns every large allocation into a fresh ``mmap``,
+            whose page faults a timing should not pay: :func:`peak_memory_pass` measures
+            memory apart).
         verbose (bool): print each round to stderr. Defaults to True.
         clock (Callable): seconds, monotonic. Defaults to ``time.perf_counter``.
         before_step (Callable, optional): run before every step, neither timed nor measured
             (``tools/benchmark.py`` restores the weights there, so that every round repeats one
             computation).
+        device (torch.device, optional): synchronised around each step when CUDA. Defaults
+            to ``memory``'s.
 
     Returns:
         dict: ``steps``: step name -> ``times_s`` (the timed rounds, seconds), ``median_s``,
-        ``spread_s`` (max - min), ``peak_mib`` (the largest peak over the timed rounds);
+        ``spread_s`` (max - min), ``peak_mib`` (the largest peak over the timed rounds; None
+        without ``memory``);
         ``rounds`` (timed rounds), ``stop_reason`` (``'iters'`` for a fixed number, else
         :meth:`StopRule.reason`'s) and ``elapsed_s`` (all rounds, warm-up included).
     """
     stop = rounds if isinstance(rounds, StopRule) else None
+    device = device or (memory.device if memory else None)
     if stop is None and rounds < 1:
         raise ValueError(f'iters={rounds}: time at least one iteration')
     times: Dict[str, List[float]] = {name: [] for name in steps}
@@ -214,11 +222,11 @@ def interleaved_measurements(steps: Dict[str, Callable[[], None]],
             if before_step is not None:
                 before_step()
             record: List[float] = []
-            with memory.measure(record):
-                _synchronize(memory.device)
+            with memory.measure(record) if memory else contextlib.nullcontext():
+                _synchronize(device)
                 step_start = clock()
                 step()
-                _synchronize(memory.device)
+                _synchronize(device)
                 elapsed = clock() - step_start
             if i >= warmup:
                 times[name].append(elapsed)
@@ -234,7 +242,8 @@ def interleaved_measurements(steps: Dict[str, Callable[[], None]],
         if verbose:
             _print_round(i, warmup, times, stop, round_start, clock)
     return dict(steps={name: dict(times_s=values, median_s=statistics.median(values),
-                                  spread_s=max(values) - min(values), peak_mib=max(peaks[name]))
+                                  spread_s=max(values) - min(values),
+                                  peak_mib=max(peaks[name]) if memory else None)
                        for name, values in times.items()},
                 rounds=len(next(iter(times.values()))), stop_reason=reason,
                 elapsed_s=clock() - start)
@@ -253,6 +262,24 @@ def _print_round(i: int, warmup: int, times: Dict[str, List[float]], stop: Optio
     print(f'round {i - warmup} (timed): {line}', file=sys.stderr, flush=True)
 
 
-def _synchronize(device: torch.device) -> None:
-    if device.type == 'cuda':
+def _synchronize(device: Optional[torch.device]) -> None:
+    if device is not None and device.type == 'cuda':
         torch.cuda.synchronize(device)
+
+
+def peak_memory_pass(steps: Dict[str, Callable[[], None]], memory: PeakMemory,
+                     before_step: Optional[Callable[[], None]] = None) -> Dict[str, float]:
+    """Each step run once under ``memory``: its peak (MiB above what was in use before it).
+
+    Apart from the timed rounds of :func:`interleaved_measurements`, after them: measuring a
+    CPU peak this way changes the allocator's behaviour (see :class:`PeakMemory`).
+    """
+    peaks = {}
+    for name, step in steps.items():
+        if before_step is not None:
+            before_step()
+        record: List[float] = []
+        with memory.measure(record):
+            step()
+        peaks[name] = record[0]
+    return peaks
