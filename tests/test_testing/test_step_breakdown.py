@@ -154,3 +154,17 @@ def test_breakdown_table_has_a_column_per_result_and_every_phase():
                         '1 (1.1 %) |')
     assert lines[-2] == '| step (sum) | 91 (100.0 %) | 91 (100.0 %) |'
     assert lines[-1] == '| (c) without timers (median of the rounds) | 60 | 50 |'
+
+
+def test_breakdown_table_leaves_out_phases_no_result_went_through():
+    # A feature distiller's breakdown (no head losses), and one saved before the head phases
+    # existed: neither gets those rows, and neither is an error.
+    mean = {phase: 0.0 if phase.startswith('head') else 0.001 for phase in PHASES}
+    old = {phase: value for phase, value in mean.items() if not phase.startswith('head')}
+    results = [dict(config='x.py', teacher_precision='fp32', median_s=dict(distill=0.01),
+                    breakdown=dict(mean_s=m, step_s=sum(m.values()),
+                                   share={p: v / sum(m.values()) for p, v in m.items()}))
+               for m in (mean, old)]
+    lines = breakdown_table(results).splitlines()
+    assert len(lines) == 2 + len(old) + 2
+    assert not any('dense-head' in line for line in lines)

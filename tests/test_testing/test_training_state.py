@@ -33,7 +33,9 @@ def test_restore_repeats_the_same_step():
 
     for _ in range(3):
         _step(model, optim, x)
+    model(x).sum().backward()  # gradients left behind (as by the losses-only step)
     state.restore()
+    assert all(p.grad is None for p in model.parameters())
     _step(model, optim, x)
     for got, expected in zip(model.state_dict().values(), reference.state_dict().values()):
         torch.testing.assert_close(got, expected, rtol=0, atol=0)

@@ -197,7 +197,8 @@ def run_leaderboard(args: argparse.Namespace, command: str) -> dict:
         # A run of some proxies only is a section of the page (kept by the next full run unless
         # it runs those proxies too), with its own per-seed file.
         section = TUNED_SECTION if tuned else (
-            None if set(args.proxies) == set(PROXIES) else proxies_section(args.proxies))
+            None if args.diagnosis or set(args.proxies) == set(PROXIES)
+            else proxies_section(args.proxies))
         # beside the page: <page>_per_seed.csv, <page>_tuned_per_seed.csv, ...
         per_seed = osp.splitext(args.markdown)[0] + (
             '_tuned' if tuned else f'_{section}' if section else '') + '_per_seed.csv'

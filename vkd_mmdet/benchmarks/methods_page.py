@@ -22,7 +22,7 @@ def section_markers(name: str) -> Tuple[str, str]:
 
 def proxies_section(proxies: Sequence[str]) -> str:
     """The section name of a paper-weights run of only some proxies (``--proxies``)."""
-    return _PROXIES_PREFIX + '_'.join(proxies)
+    return _PROXIES_PREFIX + '_'.join(sorted(set(proxies)))
 
 
 def write_page(path: str, text: str, section: Optional[str] = None,

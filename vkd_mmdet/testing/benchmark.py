@@ -9,12 +9,14 @@ batch in one process:
 
 - (a) ``student``: the student's own train step (forward, backward, optimizer step);
 - (b) ``teacher``: the *plain* teacher forward, backbone + neck in float32 under ``no_grad``
-  (BatchNorms unfolded, NCHW; its preprocessing included): the old limit;
+  (BatchNorms unfolded, NCHW; its preprocessing included): the old limit; with dense-head
+  losses (LD, CrossKD) its head too, in (b') as well;
 - (b') ``teacher_fast``: the teacher forward the distiller runs (:meth:`teacher_forward`: folded
   BatchNorms, ``channels_last`` where faster, ``inference_mode``, ``teacher_precision``);
 - (c) ``distill``: the distiller's train step (what training runs);
 - (d) ``losses``: the distillation losses alone, ``distill_loss`` forward + backward on one
-  step's neck features (projectors + normalisation + losses of every level).
+  step's neck features (projectors + normalisation + losses of every level), plus the
+  dense-head losses on that step's recorded head outputs (CrossKD's cross-head pass included).
 
 Ratios (:data:`RATIOS`), each the mean of its per-round ratios with a paired Student-t
 confidence interval (:func:`~vkd_mmdet.utils.benchmark.paired_ratio_interval`):
@@ -148,6 +150,7 @@ def benchmark_distiller(config: str,
     steps = step_functions(model, plain_teacher, distill_optim, student_optim, data)
     with count_projector_maps() as maps:
         steps['distill']()
+    steps['student']()  # both optimizers hold their state (momenta) from here
     teacher_rel_error = _teacher_rel_error(model, plain_teacher, data)
     # Every step starts from these weights: steps repeated on one batch from random weights
     # drift (at 512 px they diverge within a few rounds), and with them the work of a step (the
@@ -220,14 +223,17 @@ class TrainingState:
         self.model = model
         self.optim_wrappers = optim_wrappers
         self.model_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        self.optim_states = [copy.deepcopy(o.optimizer.state_dict()) for o in optim_wrappers]
+        # the wrappers' states: the optimizers' and, for AmpOptimWrapper, the loss scaler's
+        self.optim_states = [copy.deepcopy(o.state_dict()) for o in optim_wrappers]
 
     def restore(self) -> None:
-        with torch.no_grad():
-            self.model.load_state_dict(self.model_state)
+        """Put the copied state back and clear every gradient (a step that left gradients,
+        e.g. the losses alone, must not add to the next step's)."""
+        self.model.load_state_dict(self.model_state)
+        self.model.zero_grad(set_to_none=True)
         for wrapper, state in zip(self.optim_wrappers, self.optim_states):
             # load_state_dict keeps references into its argument: hand it a copy
-            wrapper.optimizer.load_state_dict(copy.deepcopy(state))
+            wrapper.load_state_dict(copy.deepcopy(state))
 
 
 def _load_average() -> Optional[List[float]]:
@@ -266,10 +272,12 @@ def step_functions(model: nn.Module, plain_teacher: nn.Module, distill_optim: Op
     else:
         teacher_feats = head_step.teacher_forward(teacher_inputs)
         student_head = head_step.capture_student()
-    with capture_outputs(model.student.neck) as neck_outputs, student_head:
+    with capture_outputs(model.student.neck) as neck_outputs, student_head, torch.no_grad():
         model.student.loss(batch['inputs'], batch['data_samples'])
-    student_feats = [f.detach() for f in neck_outputs[-1]]
-    student_record = dict(head_step.student_record) if head_step else {}
+    student_feats = neck_outputs[-1]
+    # (b') replaces the step's teacher outputs every round: (d) keeps its own
+    student_record, teacher_outputs = (dict(head_step.student_record), head_step.teacher_outputs) \
+        if head_step else ({}, None)
 
     def student_step() -> None:
         model.student.train_step(data, student_optim)
@@ -297,6 +305,7 @@ def step_functions(model: nn.Module, plain_teacher: nn.Module, distill_optim: Op
         losses = model.distill_loss(student, teacher_feats, batch['inputs'],
                                     batch['data_samples'])
         if head_step is not None:
+            head_step.teacher_outputs = teacher_outputs
             head_step.student_record = dict(student_record,
                                             outputs=_leaf_outputs(student_record['outputs']))
             losses.update(head_step.losses(batch['data_samples'], model._generator()))
@@ -307,7 +316,8 @@ def step_functions(model: nn.Module, plain_teacher: nn.Module, distill_optim: Op
 
 
 def _leaf_outputs(outputs: HeadOutputs) -> HeadOutputs:
-    """Detached copies of a step's head outputs, each a leaf that takes gradients."""
+    """Copies of a step's head outputs (per level ``(N, C, H_l, W_l)``: logits, box
+    predictions, tower features), each a leaf that takes gradients."""
     def leaves(tensors: List[Tensor]) -> List[Tensor]:
         return [t.detach().clone().requires_grad_() for t in tensors]
     return HeadOutputs(leaves(outputs.cls_scores), leaves(outputs.bbox_preds),

@@ -176,17 +176,23 @@ def step_breakdown(model: nn.Module, optim_wrapper: OptimWrapper, data: dict, it
 
 def breakdown_table(results: Sequence[dict]) -> str:
     """A markdown table of the ``breakdown`` of each :func:`benchmark_distiller` result, one
-    column per result (e.g. the fp32 and bf16 teachers): mean ms and share of the step; last,
-    (c) as the timed rounds measured it, without timers (the gap is what the timers cost)."""
+    column per result (e.g. the fp32 and bf16 teachers): mean ms and share of the step (a row
+    per phase some result went through); last, (c) as the timed rounds measured it, without
+    timers (the gap is what the timers cost)."""
     heads = [f"{r['config'].rsplit('/', 1)[-1]} {r['teacher_precision']}" for r in results]
     lines = ['| phase | ' + ' | '.join(f'{head} ms (share)' for head in heads) + ' |',
              '|---|' + '---:|' * len(results)]
-    for phase in PHASES + ('step',):
+    # Phases none of the results went through (the head losses of a feature distiller) are
+    # left out; results saved before a phase existed lack it.
+    shown = [phase for phase in PHASES
+             if any(r['breakdown']['mean_s'].get(phase, 0.0) for r in results)]
+    for phase in shown + ['step']:
         cells = []
         for r in results:
             breakdown = r['breakdown']
-            value = breakdown['step_s'] if phase == 'step' else breakdown['mean_s'][phase]
-            share = 1.0 if phase == 'step' else breakdown['share'][phase]
+            value = breakdown['step_s'] if phase == 'step' else \
+                breakdown['mean_s'].get(phase, 0.0)
+            share = 1.0 if phase == 'step' else breakdown['share'].get(phase, 0.0)
             cells.append(f'{1000 * value:.0f} ({100 * share:.1f} %)')
         label = 'step (sum)' if phase == 'step' else PHASE_LABELS[phase]
         lines.append(f'| {label} | ' + ' | '.join(cells) + ' |')
