@@ -31,16 +31,21 @@ EXPECTED = {
     'stacked/vkd_crosskd_gfl_r101_r50.py': PAPER,
     'demo/vkd_fcos_r18-w32_r18-w16.py': PAPER,
     'demo/vkd_faster-rcnn_r18-w32_r18-w16.py': PAPER,
-    # the leaderboard's ablations: one component changed each
-    'demo/vkd-linear_fcos_r18-w32_r18-w16.py': dict(PAPER, projector=LINEAR),
-    'demo/vkd-nonorm_fcos_r18-w32_r18-w16.py': dict(PAPER, normalize=False),
-    'demo/vkd-linear-nonorm_fcos_r18-w32_r18-w16.py': dict(PAPER, projector=LINEAR,
-                                                           normalize=False),
-    'demo/vkd-cayley_fcos_r18-w32_r18-w16.py': dict(
-        PAPER, projector=dict(ORTHOGONAL, orthogonal_map='cayley')),
-    'demo/vkd-householder_fcos_r18-w32_r18-w16.py': dict(
-        PAPER, projector=dict(ORTHOGONAL, orthogonal_map='householder')),
+    'demo/vkd_gfl_r18-w32_r18-w16.py': PAPER,
+    'demo/vkd-crosskd_gfl_r18-w32_r18-w16.py': PAPER,
 }
+# the leaderboard's ablations, on both one-stage pairs: one component changed each
+for pair in ('fcos', 'gfl'):
+    EXPECTED.update({
+        f'demo/vkd-linear_{pair}_r18-w32_r18-w16.py': dict(PAPER, projector=LINEAR),
+        f'demo/vkd-nonorm_{pair}_r18-w32_r18-w16.py': dict(PAPER, normalize=False),
+        f'demo/vkd-linear-nonorm_{pair}_r18-w32_r18-w16.py': dict(PAPER, projector=LINEAR,
+                                                                  normalize=False),
+        f'demo/vkd-cayley_{pair}_r18-w32_r18-w16.py': dict(
+            PAPER, projector=dict(ORTHOGONAL, orthogonal_map='cayley')),
+        f'demo/vkd-householder_{pair}_r18-w32_r18-w16.py': dict(
+            PAPER, projector=dict(ORTHOGONAL, orthogonal_map='householder')),
+    })
 DEFAULTS = {name: p.default for name, p in inspect.signature(VkDLoss).parameters.items()
             if p.default is not inspect.Parameter.empty}
 
