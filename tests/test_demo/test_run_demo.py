@@ -14,6 +14,7 @@ from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
 from tool_scripts import TOOLS, load_tool, run_python
 
+from vkd_mmdet import install_safe_loading
 from vkd_mmdet.benchmarks import (
     add_data_args,
     data_kwargs,
@@ -89,6 +90,9 @@ def test_reported_ap_is_what_mmdet_test_gives_for_the_saved_checkpoint(demo_run)
     cfg.load_from = (work / 'last_checkpoint').read_text().strip()
     cfg.experiment_name = 'retest'
     cfg.visualizer.name = 'retest_visualizer'
+    # A training checkpoint (message hub included) loads the way our tools/test.py loads it;
+    # without this the test passed only after another test had built a distiller in-process.
+    install_safe_loading()
     metrics = Runner.from_cfg(cfg).test()
     student = next(r for r in rows if r['name'] == 'student')
     assert metrics['coco/bbox_mAP'] == pytest.approx(student['AP'], abs=1e-4)
