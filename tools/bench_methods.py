@@ -9,10 +9,12 @@ On ``tools/run_demo.py``'s synthetic shapes set, with its pieces (data generator
 one training run with mmengine's ``Runner``, COCO evaluation; all in ``vkd_mmdet.benchmarks``,
 the rows in ``vkd_mmdet/benchmarks/rows.py``):
 
-1. two proxies: the demo's FCOS pair (one-stage; the teacher is ``make demo``'s, cached in
-   ``--demo-work-dir``) and a CPU-sized Faster R-CNN pair (two-stage; its teacher is trained once
-   into ``<work-dir>/teacher_faster-rcnn``); the ND and KD++ rows get their teacher's class
-   centres from ``tools/compute_class_centers.py``, run as a user would;
+1. three proxies: the demo's FCOS pair (one-stage; the teacher is ``make demo``'s, cached in
+   ``--demo-work-dir``), a CPU-sized Faster R-CNN pair (two-stage) and a GFL pair (one-stage,
+   for the head methods LD and CrossKD); the last two teachers are trained once into
+   ``<work-dir>/teacher_<proxy>``; the ND and KD++ rows get their teacher's class centres from
+   ``tools/compute_class_centers.py``, run as a user would. ``--proxies`` runs some of them:
+   their tables then make a section of the page of their own;
 2. every row of ``ROWS`` (the student alone, each method, VkD's ablations) for every seed, the
    same iterations, seed and data order for all rows, ``--jobs`` runs at a time (one process
    each, ``--threads`` torch threads), each printed with an ETA when it finishes;
