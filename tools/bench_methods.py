@@ -86,7 +86,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         'split, and every feature method once with DistillGradNormHook')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='overrides applied to every config (teachers, students)')
-    add_data_args(parser)
+    # 1000 validation images, not the demo's 200: the seed-to-seed spread of a row's AP on 200
+    # was about twice its spread on 2000 (docs/methods.md, resolution).
+    add_data_args(parser, num_val=1000)
     args = parser.parse_args(argv)
     if args.sweep_weights and args.weights_from:
         parser.error('--sweep-weights tunes, --weights-from reports tuned weights: give one')

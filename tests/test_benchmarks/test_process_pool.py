@@ -26,7 +26,7 @@ def test_finished_runs_are_reused_in_task_order(tmp_path, capsys):
     records = run_all(tasks, jobs=2, threads=1, reuse=True)
     assert [(r['seed'], r['AP'], r['row']) for r in records] == \
         [(1, 0.2, ('fcos', 'vkd', 1.0)), (0, 0.1, ('fcos', 'vkd', 1.0))]
-    assert '2 of 2 runs reused, 0 to train' in capsys.readouterr().out
+    assert '2 of 2 runs reused, 0 to evaluate again, 0 to train' in capsys.readouterr().out
 
 
 def test_a_run_with_other_options_is_not_reused(tmp_path):

@@ -127,8 +127,30 @@ def test_reuse_runs_trains_nothing_twice(bench_run):
     before = osp.getmtime(record)
     out, again = _bench(tmp, argv + ['--reuse-runs'])
     assert osp.getmtime(record) == before
-    assert '8 of 8 runs reused, 0 to train' in out
+    assert '8 of 8 runs reused, 0 to evaluate again, 0 to train' in out
     assert [r['AP'] for r in again['runs']] == [r['AP'] for r in results['runs']]
+
+
+def test_another_val_set_evaluates_finished_runs_again_and_trains_nothing(bench_run):
+    tmp, argv, results = bench_run
+    checkpoints = [tmp / 'work' / 'val' / 'gfl' / 'crosskd_s0' / 'iter_2.pth',
+                   tmp / 'work' / 'teacher_gfl' / 'teacher.pth', tmp / 'demo' / 'teacher' /
+                   'teacher.pth']
+    before = [osp.getmtime(p) for p in checkpoints]
+    grown = list(argv)
+    grown[grown.index('--num-val') + 1] = '6'
+    out, larger = _bench(tmp, grown + ['--reuse-runs'])
+    assert '0 of 8 runs reused, 8 to evaluate again, 0 to train' in out
+    assert {r['eval_set'] for r in larger['runs']} == {larger['teachers']['gfl']['eval_set']}
+    assert larger['runs'][0]['eval_set'] != results['runs'][0]['eval_set']
+    out, back = _bench(tmp, argv + ['--reuse-runs'])
+    assert '0 of 8 runs reused, 8 to evaluate again, 0 to train' in out
+    # Measured again on the first set: what each run's own final validation measured.
+    assert [(r['AP'], r['AP50']) for r in back['runs']] == \
+        [(r['AP'], r['AP50']) for r in results['runs']]
+    assert {p: t['AP'] for p, t in back['teachers'].items()} == \
+        {p: t['AP'] for p, t in results['teachers'].items()}
+    assert [osp.getmtime(p) for p in checkpoints] == before
 
 
 def test_tune_split_holds_out_training_images_and_leaves_val_alone(tmp_path):

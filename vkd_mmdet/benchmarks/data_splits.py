@@ -2,9 +2,10 @@
 evaluate on (``val``: reported; ``tune``: held-out training images for choosing loss weights)."""
 import argparse
 import copy
+import hashlib
 import json
 import os.path as osp
-from typing import Optional
+from typing import Optional, Tuple
 
 import numpy as np
 
@@ -19,11 +20,11 @@ SPLITS = {
 }
 
 
-def add_data_args(parser: argparse.ArgumentParser) -> None:
+def add_data_args(parser: argparse.ArgumentParser, num_val: int = 200) -> None:
     """The synthetic set's arguments (``make_synthetic_coco``), shared by ``tools/run_demo.py``
-    and ``tools/bench_methods.py``."""
+    and ``tools/bench_methods.py`` (which evaluates on more images: ``num_val``)."""
     parser.add_argument('--num-train', type=int, default=800, help='training images')
-    parser.add_argument('--num-val', type=int, default=200, help='validation images')
+    parser.add_argument('--num-val', type=int, default=num_val, help='validation images')
     parser.add_argument('--image-size', type=int, nargs=2, default=(96, 128),
                         metavar=('MIN', 'MAX'), help='generated image side range')
     parser.add_argument('--max-objects', type=int, default=4, help='objects per image, at most')
@@ -38,6 +39,28 @@ def data_kwargs(args: argparse.Namespace) -> dict:
     return dict(num_train=args.num_train, num_val=args.num_val,
                 image_size=list(args.image_size), max_objects=args.max_objects,
                 object_size=list(args.object_size))
+
+
+def annotation_digest(ann_file: str) -> str:
+    """What a COCO annotation file holds (its images, boxes and classes), as a short hash.
+
+    The file's ``info`` is left out: it records every argument the generator was called with,
+    and the training images do not change with the number of validation images (each image is
+    drawn from its own seed), so a run trained on them stays valid when only the validation set
+    grows.
+    """
+    with open(ann_file) as f:
+        coco = json.load(f)
+    content = json.dumps([coco[k] for k in ('images', 'annotations', 'categories')],
+                         sort_keys=True)
+    return hashlib.sha256(content.encode()).hexdigest()[:16]
+
+
+def split_digests(data_root: str, split: str = 'val') -> Tuple[str, str]:
+    """:func:`annotation_digest` of the training and of the evaluation set of ``split``: what a
+    run was trained on (part of what makes it reusable) and what its AP was measured on (a run
+    measured on another set is evaluated again, not trained again)."""
+    return tuple(annotation_digest(osp.join(data_root, ann)) for ann, _ in SPLITS[split])
 
 
 def with_data_root(cfg_options: Optional[dict], data_root: str, split: str = 'val') -> dict:

@@ -13,7 +13,7 @@ from typing import List
 import torch
 
 from ..testing import make_synthetic_coco
-from .data_splits import data_kwargs, with_data_root
+from .data_splits import data_kwargs, split_digests, with_data_root
 from .demo_report import markdown_table, per_seed_table, plot, report, summarise
 from .rows import PROXIES, demo_config_dir
 from .teacher_cache import train_teacher
@@ -38,18 +38,22 @@ def run_demo(args: argparse.Namespace) -> List[dict]:
     make_synthetic_coco(args.data_root, **data_kwargs(args), progress=True)
     data_root = args.data_root.rstrip('/') + '/'
     args.cfg_options = with_data_root(args.cfg_options, data_root)
+    train_set, eval_set = split_digests(data_root)
+    # The teacher is shared with the leaderboard (tools/bench_methods.py), which evaluates on
+    # more images: its training set names it, a cached one is evaluated again when needed.
     teacher = train_teacher(args.teacher_config, osp.join(args.work_dir, 'teacher'),
-                            args.teacher_iters, data_kwargs(args), args.cfg_options)
+                            args.teacher_iters, dict(train_set=train_set), args.cfg_options,
+                            eval_set)
     records = [teacher]
+    sets = dict(reuse=args.reuse_runs, train_set=train_set, eval_set=eval_set)
     for seed in args.seeds:
         records.append(train(args.student_config, osp.join(args.work_dir, f'student_s{seed}'),
-                             args.student_iters, seed, 'student', args.cfg_options,
-                             reuse=args.reuse_runs))
+                             args.student_iters, seed, 'student', args.cfg_options, **sets))
         for config in args.distill_configs:
             name = 'student+' + osp.basename(config).split('_')[0]
             records.append(train(config, osp.join(args.work_dir, f'{name}_s{seed}'),
                                  args.student_iters, seed, name, args.cfg_options,
-                                 teacher_ckpt=teacher['checkpoint'], reuse=args.reuse_runs))
+                                 teacher_ckpt=teacher['checkpoint'], **sets))
     rows = summarise(records)
     table = markdown_table(rows)
     with open(osp.join(args.work_dir, 'results.json'), 'w') as f:

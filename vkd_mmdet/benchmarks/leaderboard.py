@@ -18,7 +18,7 @@ from mmengine.config import Config
 
 from ..testing import make_synthetic_coco
 from ..utils import tools_dir
-from .data_splits import SPLITS, data_kwargs, make_tune_split, with_data_root
+from .data_splits import SPLITS, data_kwargs, make_tune_split, split_digests, with_data_root
 from .methods_page import TUNED_SECTION, page, proxies_section, tuned_section, write_page
 from .methods_report import grad_norm_table, methods_table, resolution_table, sweep_table
 from .per_seed_file import write_per_seed_csv
@@ -106,6 +106,7 @@ def student_tasks(args: argparse.Namespace, rows: Sequence[Row], split: str, opt
                   center_options: dict) -> List[dict]:
     """One :func:`~vkd_mmdet.benchmarks.training_run.train` task (plus its ``row``:
     ``(proxy, key, loss-weight factor)``) per seed, row and weight factor, in that order."""
+    train_set, eval_set = split_digests(args.data_root, split)
     factors = args.sweep_factors if args.sweep_weights else [1.0]
     tasks = []
     for seed in args.seeds[:1] if args.sweep_weights else args.seeds:
@@ -125,7 +126,7 @@ def student_tasks(args: argparse.Namespace, rows: Sequence[Row], split: str, opt
                     work_dir=osp.join(args.work_dir, split, row.proxy,
                                       f'{row.key}{suffix}_s{seed}'),
                     iters=args.student_iters, seed=seed, name=f'{row.key}{suffix}',
-                    cfg_options=task_options,
+                    cfg_options=task_options, train_set=train_set, eval_set=eval_set,
                     teacher_ckpt=None if row.key == 'student' else
                     teachers[row.proxy]['checkpoint']))
     return tasks
@@ -152,9 +153,12 @@ def run_leaderboard(args: argparse.Namespace, command: str) -> dict:
         args.proxies = ['fcos']
     rows = selected_rows(args, tuned)
 
+    # A teacher is its training set's (the val split's): reused whatever the evaluation set.
+    teacher_train, teacher_eval = split_digests(data_root)
     teachers = train_teachers([
         (proxy, dict(config=osp.join(args.config_dir, PROXIES[proxy].teacher),
-                     iters=args.teacher_iters, data=data, cfg_options=teacher_options,
+                     iters=args.teacher_iters, data=dict(train_set=teacher_train),
+                     cfg_options=teacher_options, eval_set=teacher_eval,
                      work_dir=(osp.join(args.demo_work_dir, 'teacher') if proxy == 'fcos' else
                                osp.join(args.work_dir, f'teacher_{proxy}'))))
         for proxy in args.proxies], args.jobs, args.threads)

@@ -6,7 +6,7 @@ from typing import Optional
 import torch
 
 from ..utils import safe_load, trusted_checkpoints
-from .training_run import train
+from .training_run import evaluate, train
 
 
 def teacher_settings(config: str, iters: int, data: dict,
@@ -29,18 +29,22 @@ def cached_teacher(config: str, work_dir: str, iters: int, data: dict,
 
 
 def train_teacher(config: str, work_dir: str, iters: int, data: dict,
-                  cfg_options: Optional[dict] = None) -> dict:
+                  cfg_options: Optional[dict] = None, eval_set: Optional[str] = None) -> dict:
     """Train a teacher once (seed 0) and save it as ``<work_dir>/teacher.pth``; reuse it while
-    the settings that made it (config, iterations, ``data``: the generator's arguments, options)
-    are unchanged."""
+    the settings that made it (config, iterations, ``data``: what identifies its training set,
+    options) are unchanged, evaluated again when its AP was measured on another set than
+    ``eval_set``."""
     record = cached_teacher(config, work_dir, iters, data, cfg_options)
+    if record is not None and record.get('eval_set') != eval_set:
+        print(f'teacher: evaluating {record["checkpoint"]} on the current evaluation set')
+        return evaluate(config, work_dir, 0, 'teacher', eval_set, cfg_options)
     if record is not None:
         print(f'teacher: reusing {record["checkpoint"]}')
         return record
     ckpt = osp.join(work_dir, 'teacher.pth')
     record_file = osp.join(work_dir, 'record.json')
     settings = teacher_settings(config, iters, data, cfg_options)
-    record = train(config, work_dir, iters, 0, 'teacher', cfg_options)
+    record = train(config, work_dir, iters, 0, 'teacher', cfg_options, eval_set=eval_set)
     with open(osp.join(work_dir, 'last_checkpoint')) as f:
         last = f.read().strip()
     # The run just written here: an mmengine training checkpoint (message hub, ...), trusted as

@@ -1,12 +1,15 @@
 """One training run of a demo config with mmengine's ``Runner``, and the record it leaves.
 
 A record (``<work_dir>/record.json``) holds what makes the run the run it is (``config``,
-``seed``, ``iters``, ``options``: :func:`run_key`), its ``name``, ``AP`` and ``AP50`` (COCO box AP
-of its final validation), ``train_time`` (training iterations, data loading included), its
-``wall_time`` and ``scalars``: the path of its mmengine ``scalars.json``; a distilled run's also
-``startup_summary``, the summary line of its start-up report (``StartupReportHook``).
+``seed``, ``iters``, ``options``, ``train_set``: :func:`run_key`), its ``name``, ``AP`` and
+``AP50`` (COCO box AP of its final validation, or of its re-evaluation: :func:`evaluate`) and the
+set they were measured on (``eval_set``), ``train_time`` (training iterations, data loading
+included), its ``wall_time`` and ``scalars``: the path of its mmengine ``scalars.json``; a
+distilled run's also ``startup_summary``, the summary line of its start-up report
+(``StartupReportHook``).
 """
 import json
+import os
 import os.path as osp
 import time
 from typing import List, Optional, Sequence, Tuple
@@ -15,7 +18,7 @@ import numpy as np
 from mmengine.config import Config
 from mmengine.runner import Runner
 
-from ..utils import enable_startup_report
+from ..utils import enable_startup_report, install_safe_loading
 
 
 def set_iterations(cfg: Config, iters: int) -> None:
@@ -29,9 +32,12 @@ def set_iterations(cfg: Config, iters: int) -> None:
     cosine.update(begin=warmup, end=max(iters, warmup + 1), T_max=max(iters - warmup, 1))
 
 
-def run_key(config: str, seed: int, iters: int, cfg_options: Optional[dict] = None) -> dict:
-    """What makes two runs the same run (for ``--reuse-runs``)."""
-    return dict(config=osp.relpath(config), seed=seed, iters=iters, options=cfg_options or {})
+def run_key(config: str, seed: int, iters: int, cfg_options: Optional[dict] = None,
+            train_set: Optional[str] = None) -> dict:
+    """What makes two runs the same run (for ``--reuse-runs``); ``train_set`` identifies the
+    training annotations (:func:`~vkd_mmdet.benchmarks.data_splits.annotation_digest`)."""
+    return dict(config=osp.relpath(config), seed=seed, iters=iters, options=cfg_options or {},
+                train_set=train_set)
 
 
 def finished_run(work_dir: str, key: dict) -> Optional[dict]:
@@ -60,27 +66,11 @@ def read_scalars(path: str) -> Tuple[List[dict], dict]:
     return train_log, metrics
 
 
-def train(config: str, work_dir: str, iters: int, seed: int, name: str,
-          cfg_options: Optional[dict] = None, teacher_ckpt: Optional[str] = None,
-          reuse: bool = False) -> dict:
-    """Train one config, return its record: metrics, times and its mmengine ``scalars.json``.
-
-    With ``reuse``, a finished run in ``work_dir`` of the same config, seed, iterations and
-    options is returned instead of training again.
-    """
-    key = run_key(config, seed, iters, cfg_options)
-    if reuse and (record := finished_run(work_dir, key)) is not None:
-        print(f'{name} seed {seed}: reusing {work_dir}')
-        return record
-    start = time.perf_counter()
+def _runner_config(config: str, work_dir: str, seed: int, name: str,
+                   cfg_options: Optional[dict], teacher_ckpt: Optional[str]) -> Config:
     cfg = Config.fromfile(config)
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
-    set_iterations(cfg, iters)
-    # One logged window per logging interval: the mean logged iteration time is then the mean
-    # over all iterations, and scalars.json holds every loss curve (window means).
-    cfg.default_hooks.logger.interval = min(cfg.default_hooks.logger.interval, iters)
-    cfg.log_processor.window_size = cfg.default_hooks.logger.interval
     cfg.work_dir = work_dir
     cfg.randomness = dict(seed=seed)
     # Runs share a process (the demo's, or a worker of the leaderboard's pool): mmengine keeps
@@ -89,6 +79,30 @@ def train(config: str, work_dir: str, iters: int, seed: int, name: str,
     cfg.visualizer.name = cfg.experiment_name
     if teacher_ckpt is not None:
         cfg.model.teacher_ckpt = teacher_ckpt
+    return cfg
+
+
+def train(config: str, work_dir: str, iters: int, seed: int, name: str,
+          cfg_options: Optional[dict] = None, teacher_ckpt: Optional[str] = None,
+          reuse: bool = False, train_set: Optional[str] = None,
+          eval_set: Optional[str] = None) -> dict:
+    """Train one config, return its record: metrics, times and its mmengine ``scalars.json``.
+
+    With ``reuse``, a finished run in ``work_dir`` of the same config, seed, iterations, options
+    and ``train_set`` is returned instead of training again. ``eval_set`` names the set the
+    final validation measures (recorded, see :func:`evaluate`).
+    """
+    key = run_key(config, seed, iters, cfg_options, train_set)
+    if reuse and (record := finished_run(work_dir, key)) is not None:
+        print(f'{name} seed {seed}: reusing {work_dir}')
+        return record
+    start = time.perf_counter()
+    cfg = _runner_config(config, work_dir, seed, name, cfg_options, teacher_ckpt)
+    set_iterations(cfg, iters)
+    # One logged window per logging interval: the mean logged iteration time is then the mean
+    # over all iterations, and scalars.json holds every loss curve (window means).
+    cfg.default_hooks.logger.interval = min(cfg.default_hooks.logger.interval, iters)
+    cfg.log_processor.window_size = cfg.default_hooks.logger.interval
     enable_startup_report(cfg)
     runner = Runner.from_cfg(cfg)
     runner.train()
@@ -96,16 +110,45 @@ def train(config: str, work_dir: str, iters: int, seed: int, name: str,
     train_log, metrics = read_scalars(scalars)
     record = dict(key, name=name, scalars=osp.relpath(scalars),
                   AP=metrics.get('coco/bbox_mAP', float('nan')),
-                  AP50=metrics.get('coco/bbox_mAP_50', float('nan')),
+                  AP50=metrics.get('coco/bbox_mAP_50', float('nan')), eval_set=eval_set,
                   train_time=float(np.mean([e['time'] for e in train_log])) * iters,
                   wall_time=time.perf_counter() - start)
     report = osp.join(work_dir, 'startup_report.json')
     if osp.isfile(report):
         with open(report) as f:
             record['startup_summary'] = json.load(f)['summary']
-    with open(osp.join(work_dir, 'record.json'), 'w') as f:
-        json.dump(record, f)
+    _write_record(work_dir, record)
     return record
+
+
+def evaluate(config: str, work_dir: str, seed: int, name: str, eval_set: Optional[str],
+             cfg_options: Optional[dict] = None, teacher_ckpt: Optional[str] = None) -> dict:
+    """Measure the finished run in ``work_dir`` again (its last checkpoint, mmengine's test loop
+    on the configured test set) and update its record: ``AP``, ``AP50``, ``eval_set`` and
+    ``eval_time``; its training times stay. Growing the evaluation set costs an evaluation per
+    run, not a training."""
+    with open(osp.join(work_dir, 'record.json')) as f:
+        record = json.load(f)
+    with open(osp.join(work_dir, 'last_checkpoint')) as f:
+        checkpoint = f.read().strip()
+    start = time.perf_counter()
+    cfg = _runner_config(config, work_dir, seed, name + '-eval', cfg_options, teacher_ckpt)
+    cfg.load_from = checkpoint
+    # The run's own training checkpoint (message hub, ...): loads as a local resume file does.
+    install_safe_loading()
+    metrics = Runner.from_cfg(cfg).test()
+    record.update(AP=metrics['coco/bbox_mAP'], AP50=metrics['coco/bbox_mAP_50'],
+                  eval_set=eval_set, eval_time=time.perf_counter() - start)
+    _write_record(work_dir, record)
+    return record
+
+
+def _write_record(work_dir: str, record: dict) -> None:
+    # Written whole, then renamed: a run killed here leaves the previous record or none.
+    path = osp.join(work_dir, 'record.json')
+    with open(path + '.tmp', 'w') as f:
+        json.dump(record, f)
+    os.replace(path + '.tmp', path)
 
 
 def startup_lines(records: Sequence[dict]) -> List[str]:
