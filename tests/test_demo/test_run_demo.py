@@ -19,6 +19,7 @@ from vkd_mmdet.benchmarks import (
     add_data_args,
     data_kwargs,
     read_scalars,
+    split_digests,
     startup_lines,
     train_teacher,
     with_data_root,
@@ -140,10 +141,9 @@ def test_teacher_checkpoint_is_a_plain_state_dict_and_is_reused(demo_run):
     mtime = osp.getmtime(ckpt)
     # what the demo's --teacher-iters 3 and data options made
     options = with_data_root(None, str(tmp_path / 'data') + '/')
-    data = dict(num_train=6, num_val=4, image_size=[48, 64], max_objects=4,
-                object_size=[0.25, 0.6])
-    record = train_teacher(cfgs['teacher'], str(tmp_path / 'work' / 'teacher'), 3, data,
-                           options)
+    train_set, eval_set = split_digests(str(tmp_path / 'data'))
+    record = train_teacher(cfgs['teacher'], str(tmp_path / 'work' / 'teacher'), 3,
+                           dict(train_set=train_set), options, eval_set)
     assert record['checkpoint'] == str(ckpt)
     assert osp.getmtime(ckpt) == mtime
 

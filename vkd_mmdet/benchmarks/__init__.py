@@ -3,7 +3,15 @@ data, one training run and its record, the teacher cache, the process pool, the 
 t-intervals, ranks with ties), the per-seed file and the pages;
 ``tools/run_demo.py`` and ``tools/bench_methods.py`` are argparse shells over it. Not imported by
 ``vkd_mmdet``."""
-from .data_splits import SPLITS, add_data_args, data_kwargs, make_tune_split, with_data_root
+from .data_splits import (
+    SPLITS,
+    add_data_args,
+    annotation_digest,
+    data_kwargs,
+    make_tune_split,
+    split_digests,
+    with_data_root,
+)
 from .demo import demo_configs, run_demo
 from .leaderboard import run_leaderboard, weight_options
 from .methods_report import methods_table, resolution_table
@@ -23,14 +31,14 @@ from .rows import (
     demo_config_dir,
 )
 from .teacher_cache import cached_teacher, teacher_settings, train_teacher
-from .training_run import finished_run, read_scalars, run_key, startup_lines, train
+from .training_run import evaluate, finished_run, read_scalars, run_key, startup_lines, train
 
 __all__ = [
     'CENTER_ROWS', 'DIAGNOSIS_REFERENCE', 'DIAGNOSIS_ROWS', 'GRAD_NORM_HOOK', 'GRAD_SUFFIX',
-    'ND_CONFIG', 'PROXIES', 'ROWS', 'SPLITS', 'SWEEP_ROWS', 'PairedInterval', 'Proxy', 'Row',
-    'add_data_args', 'cached_teacher', 'data_kwargs', 'demo_config_dir', 'demo_configs',
-    'finished_run', 'make_tune_split', 'methods_table',
+    'ND_CONFIG', 'PROXIES', 'ROWS', 'SPLITS', 'SWEEP_ROWS', 'Proxy', 'Row',
+    'add_data_args', 'annotation_digest', 'cached_teacher', 'data_kwargs', 'demo_config_dir',
+    'demo_configs', 'evaluate', 'finished_run', 'make_tune_split', 'methods_table',
     'read_per_seed_csv', 'read_scalars', 'resolution_table', 'run_demo', 'run_key',
-    'run_leaderboard', 'startup_lines', 'teacher_settings', 'train',
+    'run_leaderboard', 'split_digests', 'startup_lines', 'teacher_settings', 'train',
     'train_teacher', 'weight_options', 'with_data_root', 'write_per_seed_csv'
 ]
