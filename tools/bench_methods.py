@@ -26,6 +26,12 @@ the rows in ``vkd_mmdet/benchmarks/rows.py``):
    and, with ``--markdown``, a page with the setting, the command and the total run time, its
    per-seed CSV beside it (``<page>_per_seed.csv``).
 
+AP is measured on 1000 validation images (``--num-val``; the demo's 200 are the first of them):
+on 200, the seed-to-seed spread of a row's paired gains was 1.3-1.7 times its spread on 2000
+other images (docs/vkd_diagnosis.md, section 7). Runs are identified by their training annotations, not by the generator's arguments: with
+``--reuse-runs`` a finished run measured on another validation set is evaluated again from its
+checkpoint, not trained again.
+
 Tuning (never on the reported split): ``--sweep-weights`` trains one seed of every feature
 method with each of its loss weights scaled by ``--sweep-factors`` (the same budget for every
 method) on the ``tune`` split: ``--tune-fraction`` of the training images are held out as its
@@ -86,8 +92,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         'split, and every feature method once with DistillGradNormHook')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='overrides applied to every config (teachers, students)')
-    # 1000 validation images, not the demo's 200: the seed-to-seed spread of a row's AP on 200
-    # was about twice its spread on 2000 (docs/methods.md, resolution).
+    # 1000 validation images, not the demo's 200: see the module docstring.
     add_data_args(parser, num_val=1000)
     args = parser.parse_args(argv)
     if args.sweep_weights and args.weights_from:

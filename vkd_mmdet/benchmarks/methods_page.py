@@ -124,6 +124,7 @@ def page(args: argparse.Namespace, command: str, table: str, teachers: dict,
             f'table from scratch, teachers aside: {run_minutes(records, args.jobs)}. Every run\'s '
             f'numbers: [{per_seed}]({per_seed}) (CSV; recompute the tables with '
             f'`vkd_mmdet.benchmarks.read_per_seed_csv` and `methods_table`).\n\n'
-            f'What the ranks mean, VkD\'s diagnosis and the methods that do not beat the student '
+            f'What the ranks mean, VkD\'s diagnosis, what was tried to make the proxies rank '
+            f'(validation images, seeds, schedule) and the methods that do not beat the student '
             f'alone (RTK, ND, KD++: what was checked): [vkd_diagnosis.md](vkd_diagnosis.md).\n\n'
             f'{table}')
