@@ -55,10 +55,19 @@ def write_page(path: str, text: str, section: Optional[str] = None,
 
 def run_minutes(records: Sequence[dict], jobs: int) -> str:
     """What training ``records`` from scratch costs: the sum of their own wall times, and that
-    shared among ``jobs`` parallel runs (reused runs count with the time they took)."""
+    shared among ``jobs`` parallel runs (reused runs count with the time they took), and where
+    it goes: training iterations (data loading included) against the rest of a run (start-up,
+    checkpoint, final evaluation); runs evaluated again on another val set: what that took."""
     total = sum(r['wall_time'] for r in records) / 60
-    return (f'{len(records)} runs, {total:.0f} run-minutes (about {total / jobs:.0f} min at '
-            f'{jobs} in parallel)')
+    iterations = sum(r['train_time'] for r in records) / 60
+    text = (f'{len(records)} runs, {total:.0f} run-minutes (about {total / jobs:.0f} min at '
+            f'{jobs} in parallel; {100 * iterations / total:.0f} % in training iterations, the '
+            f'rest start-up, checkpoint and evaluation')
+    evaluated = [r['eval_time'] for r in records if 'eval_time' in r]
+    if evaluated:
+        text += (f'; {len(evaluated)} runs evaluated again on this val set, '
+                 f'{sum(evaluated) / len(evaluated):.0f} s each')
+    return text + ')'
 
 
 def tuned_section(args: argparse.Namespace, command: str, table: str,
