@@ -2,14 +2,22 @@
 from vkd_mmdet.benchmarks.methods_page import run_minutes
 
 
+def _run(row, wall_time, train_time, **extra):
+    return dict(row=('gfl', row, 1.0), wall_time=wall_time, train_time=train_time, **extra)
+
+
 def test_run_minutes_splits_iterations_from_the_rest_and_counts_evaluations():
-    records = [dict(wall_time=120.0, train_time=90.0),
-               dict(wall_time=240.0, train_time=150.0, eval_time=12.0),
-               dict(wall_time=240.0, train_time=120.0, eval_time=18.0)]
-    # 600 s = 10 run-minutes, 360 s of them iterations; two re-evaluations of 15 s on average
+    records = [_run('student', 120.0, 90.0),
+               _run('vkd', 240.0, 150.0, eval_time=12.0),
+               _run('vkd', 240.0, 150.0, eval_time=18.0)]
+    # 600 s = 10 run-minutes, 390 s of them iterations; two re-evaluations, median 15 s
     assert run_minutes(records, jobs=2) == (
-        '3 runs, 10 run-minutes (about 5 min at 2 in parallel; 60 % in training iterations, the '
+        '3 runs, 10 run-minutes (about 5 min at 2 in parallel; 65 % in training iterations, the '
         'rest start-up, checkpoint and evaluation; 2 runs evaluated again on this val set, 15 s '
         'each)')
-    assert run_minutes(records[:1], jobs=1).endswith('75 % in training iterations, the rest '
-                                                     'start-up, checkpoint and evaluation)')
+
+
+def test_a_paused_run_costs_what_its_rows_median_run_costs():
+    records = [_run('vkd', 60.0, 45.0), _run('vkd', 60.0, 45.0), _run('vkd', 1800.0, 45.0)]
+    assert run_minutes(records, jobs=1).startswith('3 runs, 3 run-minutes (about 3 min at 1 in '
+                                                   'parallel; 75 % in training iterations')

@@ -5,7 +5,9 @@ import json
 import os
 import os.path as osp
 import re
-from typing import Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
 
 from .rows import PROXIES
 
@@ -54,19 +56,25 @@ def write_page(path: str, text: str, section: Optional[str] = None,
 
 
 def run_minutes(records: Sequence[dict], jobs: int) -> str:
-    """What training ``records`` from scratch costs: the sum of their own wall times, and that
-    shared among ``jobs`` parallel runs (reused runs count with the time they took), and where
-    it goes: training iterations (data loading included) against the rest of a run (start-up,
+    """What training ``records`` from scratch costs: each row's runs at the median wall time of
+    the row (a run paused or slowed by other work on the machine does not count; reused runs
+    count with the time they took), and that shared among ``jobs`` parallel runs; and where it
+    goes: training iterations (data loading included) against the rest of a run (start-up,
     checkpoint, final evaluation); runs evaluated again on another val set: what that took."""
-    total = sum(r['wall_time'] for r in records) / 60
-    iterations = sum(r['train_time'] for r in records) / 60
+    by_row: Dict[tuple, List[dict]] = {}
+    for record in records:
+        by_row.setdefault(tuple(record['row']), []).append(record)
+    total = sum(len(runs) * float(np.median([r['wall_time'] for r in runs]))
+                for runs in by_row.values()) / 60
+    iterations = sum(len(runs) * float(np.median([r['train_time'] for r in runs]))
+                     for runs in by_row.values()) / 60
     text = (f'{len(records)} runs, {total:.0f} run-minutes (about {total / jobs:.0f} min at '
             f'{jobs} in parallel; {100 * iterations / total:.0f} % in training iterations, the '
             f'rest start-up, checkpoint and evaluation')
     evaluated = [r['eval_time'] for r in records if 'eval_time' in r]
     if evaluated:
         text += (f'; {len(evaluated)} runs evaluated again on this val set, '
-                 f'{sum(evaluated) / len(evaluated):.0f} s each')
+                 f'{float(np.median(evaluated)):.0f} s each')
     return text + ')'
 
 

@@ -68,10 +68,10 @@ def run_all(tasks: List[dict], jobs: int, threads: int, reuse: bool) -> List[dic
     """Run ``tasks`` (:func:`~vkd_mmdet.benchmarks.training_run.train` arguments + ``row``),
     ``jobs`` at a time; print one line per finished run with the ETA of the rest. With
     ``reuse``, a finished run is reused, and evaluated again (not trained) when its AP was
-    measured on another set than the task's ``eval_set``. A pending training costs the mean
-    wall time of the finished runs of its row, else of its proxy, else of all; an evaluation
-    the mean of the evaluations'. Returns the records in the order of ``tasks``, each with its
-    task's ``row``."""
+    measured on another set than the task's ``eval_set``. A pending training costs the median
+    wall time of the finished runs of its row, else of its proxy, else of all (a paused run
+    does not skew it); an evaluation the median of the evaluations'. Returns the records in the
+    order of ``tasks``, each with its task's ``row``."""
     records: List[Optional[dict]] = [None] * len(tasks)
     to_train, to_evaluate = [], []
     for i, task in enumerate(tasks):
@@ -98,7 +98,7 @@ def run_all(tasks: List[dict], jobs: int, threads: int, reuse: bool) -> List[dic
                       if r is not None and 'wall_time' in r and match(t)]
                      for match in (lambda t: t['row'] == task['row'],
                                    lambda t: t['row'][0] == task['row'][0], lambda t: True)]
-        return next((float(np.mean(t)) for t in times if t), float('nan'))
+        return next((float(np.median(t)) for t in times if t), float('nan'))
 
     if not pending:
         return records
