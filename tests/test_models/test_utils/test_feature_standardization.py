@@ -131,3 +131,12 @@ def test_all_true_mask_matches_the_unmasked_fast_path_values_and_gradients():
     (masked_grad,) = torch.autograd.grad(masked, x, grad_out)
     torch.testing.assert_close(masked, fast, rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(masked_grad, fast_grad, rtol=1e-4, atol=1e-5)
+
+
+def test_one_value_per_channel_standardises_to_zero_as_the_masked_path_does():
+    x = torch.randn(1, 4, 1, 1, requires_grad=True)
+    out = standardize_channels(x)  # F.batch_norm refuses this in training mode
+    masked = standardize_channels(x, torch.ones(1, 1, 1, 1, dtype=torch.bool))
+    assert torch.equal(out, torch.zeros_like(x)) and torch.equal(masked, out)
+    out.sum().backward()
+    assert torch.isfinite(x.grad).all()

@@ -85,7 +85,9 @@ def standardize_channels(x: Tensor,
         ``x``: ``(N, C, H, W)``; ``valid_mask``: ``(N, 1, H, W)`` or None; output as ``x``.
     """
     batch_norm = not (sync or unbiased or eps_on_std)
-    if valid_mask is None and batch_norm and eps > 0:  # batch_norm refuses eps = 0 in training
+    # batch_norm refuses eps = 0 in training, and a single value per channel (a 1 x 1 level of
+    # one image), which standardises to 0 here as it does on the masked path.
+    if valid_mask is None and batch_norm and eps > 0 and x.numel() > x.size(1):
         return F.batch_norm(x, None, None, training=True, eps=eps)
     _, centred, var = _centred_and_var(x, valid_mask, sync, unbiased)
     if eps_on_std:
