@@ -28,9 +28,9 @@ the rows in ``vkd_mmdet/benchmarks/rows.py``):
 
 AP is measured on 1000 validation images (``--num-val``; the demo's 200 are the first of them):
 on 200, the seed-to-seed spread of a row's paired gains was 1.3-1.7 times its spread on 2000
-other images (docs/vkd_diagnosis.md, section 7). Runs are identified by their training annotations, not by the generator's arguments: with
-``--reuse-runs`` a finished run measured on another validation set is evaluated again from its
-checkpoint, not trained again.
+other images (docs/vkd_diagnosis.md, section 7). Runs are identified by their training
+annotations, not by the generator's arguments: with ``--reuse-runs`` a finished run measured on
+another validation set is evaluated again from its checkpoint, not trained again.
 
 Tuning (never on the reported split): ``--sweep-weights`` trains one seed of every feature
 method with each of its loss weights scaled by ``--sweep-factors`` (the same budget for every

@@ -49,7 +49,7 @@ def test_rounds_interleave_the_steps_and_time_only_the_timed_rounds():
     warmup, iters = 2, 3
     results = interleaved_measurements(
         dict(short=sleeper('short', 0.01), long=sleeper('long', 0.03)), rounds=iters,
-        warmup=warmup, memory=PeakMemory(CPU), verbose=False)
+        warmup=warmup, verbose=False)
     assert calls == ['short', 'long'] * (warmup + iters)
     assert results['rounds'] == iters and results['stop_reason'] == 'iters'
     for name, base in (('short', 0.01), ('long', 0.03)):
@@ -78,18 +78,17 @@ def test_before_step_runs_before_every_step_untimed():
         return run
 
     results = interleaved_measurements(
-        dict(a=step('a'), b=step('b')), rounds=2, warmup=1, memory=PeakMemory(CPU),
-        verbose=False, clock=lambda: now[0], before_step=before)
+        dict(a=step('a'), b=step('b')), rounds=2, warmup=1, verbose=False,
+        clock=lambda: now[0], before_step=before)
     assert calls == ['before', 'a', 'before', 'b'] * 3
     assert results['steps']['a']['times_s'] == results['steps']['b']['times_s'] == [1.0, 1.0]
 
 
 def test_memory_apart_from_the_timed_rounds():
-    # Timed without a memory measurer: no peaks; the memory pass runs each step once, after
-    # before_step, and sees each step's own allocation.
-    timed = interleaved_measurements(dict(a=lambda: None), rounds=2, warmup=0, memory=None,
-                                     verbose=False)
-    assert timed['steps']['a']['peak_mib'] is None
+    # The timing measures no memory; the memory pass runs each step once, after before_step,
+    # and sees each step's own allocation.
+    timed = interleaved_measurements(dict(a=lambda: None), rounds=2, warmup=0, verbose=False)
+    assert 'peak_mib' not in timed['steps']['a']
     calls = []
 
     def allocate(mib):
@@ -107,8 +106,7 @@ def test_memory_apart_from_the_timed_rounds():
 
 def test_no_timed_round_is_an_error():
     with pytest.raises(ValueError, match='iters=0'):
-        interleaved_measurements(dict(step=lambda: None), rounds=0, warmup=1,
-                                 memory=PeakMemory(CPU))
+        interleaved_measurements(dict(step=lambda: None), rounds=0, warmup=1)
 
 
 # Two-sided 95 % / 90 % Student-t quantiles from a printed table (independent of scipy).
@@ -193,8 +191,8 @@ def _half_width(ratios: List[float]) -> float:
 
 
 def _measure(machine: FakeMachine, rule, warmup: int = 1):
-    return interleaved_measurements(machine.steps(), rule, warmup, PeakMemory(CPU),
-                                    verbose=False, clock=machine.clock)
+    return interleaved_measurements(machine.steps(), rule, warmup, verbose=False,
+                                    clock=machine.clock)
 
 
 def test_rounds_stop_at_the_first_round_whose_intervals_reach_the_target():

@@ -170,7 +170,6 @@ class StopRule:
 
 def interleaved_measurements(steps: Dict[str, Callable[[], None]],
                              rounds: Union[int, StopRule], warmup: int,
-                             memory: Optional[PeakMemory],
                              verbose: bool = True,
                              clock: Callable[[], float] = time.perf_counter,
                              before_step: Optional[Callable[[], None]] = None,
@@ -187,32 +186,26 @@ def interleaved_measurements(steps: Dict[str, Callable[[], None]],
     Args:
         steps (dict[str, Callable]): name -> argument-free step, run in this order each round.
         rounds (int | StopRule): the number of timed rounds, or when to stop (adaptive).
-        warmup (int): untimed rounds first.
-        memory (PeakMemory, optional): measures each call's peak memory; None: times only
-            (on the CPU, :class:`PeakMemory` turns every large allocation into a fresh ``mmap``,
-            whose page faults a timing should not pay: :func:`peak_memory_pass` measures
-            memory apart).
+        warmup (int): untimed rounds first. Memory is measured apart
+            (:func:`peak_memory_pass`): on the CPU, :class:`PeakMemory` turns every large
+            allocation into a fresh ``mmap``, whose page faults a timing should not pay.
         verbose (bool): print each round to stderr. Defaults to True.
         clock (Callable): seconds, monotonic. Defaults to ``time.perf_counter``.
         before_step (Callable, optional): run before every step, neither timed nor measured
             (``tools/benchmark.py`` restores the weights there, so that every round repeats one
             computation).
-        device (torch.device, optional): synchronised around each step when CUDA. Defaults
-            to ``memory``'s.
+        device (torch.device, optional): synchronised around each step when CUDA.
 
     Returns:
         dict: ``steps``: step name -> ``times_s`` (the timed rounds, seconds), ``median_s``,
-        ``spread_s`` (max - min), ``peak_mib`` (the largest peak over the timed rounds; None
-        without ``memory``);
+        ``spread_s`` (max - min);
         ``rounds`` (timed rounds), ``stop_reason`` (``'iters'`` for a fixed number, else
         :meth:`StopRule.reason`'s) and ``elapsed_s`` (all rounds, warm-up included).
     """
     stop = rounds if isinstance(rounds, StopRule) else None
-    device = device or (memory.device if memory else None)
     if stop is None and rounds < 1:
         raise ValueError(f'iters={rounds}: time at least one iteration')
     times: Dict[str, List[float]] = {name: [] for name in steps}
-    peaks: Dict[str, List[float]] = {name: [] for name in steps}
     start = clock()
     reason = None
     i = 0
@@ -221,16 +214,13 @@ def interleaved_measurements(steps: Dict[str, Callable[[], None]],
         for name, step in steps.items():
             if before_step is not None:
                 before_step()
-            record: List[float] = []
-            with memory.measure(record) if memory else contextlib.nullcontext():
-                _synchronize(device)
-                step_start = clock()
-                step()
-                _synchronize(device)
-                elapsed = clock() - step_start
+            _synchronize(device)
+            step_start = clock()
+            step()
+            _synchronize(device)
+            elapsed = clock() - step_start
             if i >= warmup:
                 times[name].append(elapsed)
-                peaks[name].extend(record)
         i += 1
         timed = i - warmup
         if timed > 0:
@@ -242,8 +232,7 @@ def interleaved_measurements(steps: Dict[str, Callable[[], None]],
         if verbose:
             _print_round(i, warmup, times, stop, round_start, clock)
     return dict(steps={name: dict(times_s=values, median_s=statistics.median(values),
-                                  spread_s=max(values) - min(values),
-                                  peak_mib=max(peaks[name]) if memory else None)
+                                  spread_s=max(values) - min(values))
                        for name, values in times.items()},
                 rounds=len(next(iter(times.values()))), stop_reason=reason,
                 elapsed_s=clock() - start)
