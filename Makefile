@@ -52,7 +52,8 @@ bench-methods: $(STAMP)
 
 # The GFL proxy with the seeds its intervals need (every method in one table, LD, CrossKD and
 # VkD + CrossKD included): its own section of docs/methods.md, per seed in
-# docs/methods_proxies_gfl_per_seed.csv; 144 runs, about 2 h from scratch on 2 cores.
+# docs/methods_proxies_gfl_per_seed.csv; 144 runs, about 2.5 h from scratch on 2 cores. Runs
+# recorded before runs were keyed on their training annotations are trained again once.
 bench-methods-gfl: $(STAMP)
 	$(PY) tools/bench_methods.py --proxies gfl --seeds 0 1 2 3 4 5 6 7 --jobs 2 --reuse-runs \
 		--markdown docs/methods.md

@@ -185,7 +185,7 @@ def test_vis_features_on_the_distilled_demo_student(demo_run, tmp_path):
     assert cosines == pytest.approx(expected, abs=1e-4)
 
 
-def test_data_options_reach_the_generator_and_the_teacher_cache_key(tmp_path):
+def test_data_options_reach_the_generator_and_identify_the_training_set(tmp_path):
     parser = argparse.ArgumentParser()
     add_data_args(parser)
     args = parser.parse_args(['--num-train', '4', '--num-val', '2', '--image-size', '64', '80',
@@ -201,5 +201,6 @@ def test_data_options_reach_the_generator_and_the_teacher_cache_key(tmp_path):
         image = coco['images'][ann['image_id'] - 1]
         # visible boxes never exceed the drawn extent (a rotated shape: up to sqrt(2) x it)
         assert max(ann['bbox'][2:]) <= 1.5 * 0.4 * min(image['height'], image['width']) + 2
-    other = data_kwargs(parser.parse_args(['--max-objects', '3']))
-    assert other != data_kwargs(parser.parse_args([]))
+    # Another generator argument, other training annotations: a cached teacher is not reused.
+    make_synthetic_coco(str(tmp_path / 'other'), **dict(kwargs, max_objects=1))
+    assert split_digests(str(tmp_path / 'other'))[0] != split_digests(str(tmp_path))[0]

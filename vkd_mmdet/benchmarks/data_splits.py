@@ -34,8 +34,7 @@ def add_data_args(parser: argparse.ArgumentParser, num_val: int = 200) -> None:
 
 
 def data_kwargs(args: argparse.Namespace) -> dict:
-    """``make_synthetic_coco``'s keyword arguments from the options of :func:`add_data_args`
-    (also what a cached teacher's settings record about its data)."""
+    """``make_synthetic_coco``'s keyword arguments from the options of :func:`add_data_args`."""
     return dict(num_train=args.num_train, num_val=args.num_val,
                 image_size=list(args.image_size), max_objects=args.max_objects,
                 object_size=list(args.object_size))

@@ -6,7 +6,7 @@ from typing import Optional
 import torch
 
 from ..utils import safe_load, trusted_checkpoints
-from .training_run import evaluate, train
+from .training_run import evaluate, train, write_record
 
 
 def teacher_settings(config: str, iters: int, data: dict,
@@ -42,9 +42,9 @@ def train_teacher(config: str, work_dir: str, iters: int, data: dict,
         print(f'teacher: reusing {record["checkpoint"]}')
         return record
     ckpt = osp.join(work_dir, 'teacher.pth')
-    record_file = osp.join(work_dir, 'record.json')
     settings = teacher_settings(config, iters, data, cfg_options)
-    record = train(config, work_dir, iters, 0, 'teacher', cfg_options, eval_set=eval_set)
+    record = train(config, work_dir, iters, 0, 'teacher', cfg_options,
+                   train_set=data.get('train_set'), eval_set=eval_set)
     with open(osp.join(work_dir, 'last_checkpoint')) as f:
         last = f.read().strip()
     # The run just written here: an mmengine training checkpoint (message hub, ...), trusted as
@@ -54,6 +54,5 @@ def train_teacher(config: str, work_dir: str, iters: int, data: dict,
     # A plain state dict: the distillers load it with torch's safe loader.
     torch.save({'state_dict': state['state_dict'], 'meta': {}}, ckpt)
     record.update(settings=settings, checkpoint=ckpt)
-    with open(record_file, 'w') as f:
-        json.dump(record, f)
+    write_record(work_dir, record)
     return record

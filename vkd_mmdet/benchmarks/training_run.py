@@ -89,11 +89,14 @@ def train(config: str, work_dir: str, iters: int, seed: int, name: str,
     """Train one config, return its record: metrics, times and its mmengine ``scalars.json``.
 
     With ``reuse``, a finished run in ``work_dir`` of the same config, seed, iterations, options
-    and ``train_set`` is returned instead of training again. ``eval_set`` names the set the
-    final validation measures (recorded, see :func:`evaluate`).
+    and ``train_set`` is returned instead of training again (evaluated again if it was measured
+    on another set than ``eval_set``, the set the final validation measures).
     """
     key = run_key(config, seed, iters, cfg_options, train_set)
     if reuse and (record := finished_run(work_dir, key)) is not None:
+        if record.get('eval_set') != eval_set:
+            print(f'{name} seed {seed}: evaluating {work_dir} again (another evaluation set)')
+            return evaluate(config, work_dir, seed, name, eval_set, cfg_options, teacher_ckpt)
         print(f'{name} seed {seed}: reusing {work_dir}')
         return record
     start = time.perf_counter()
@@ -117,7 +120,7 @@ def train(config: str, work_dir: str, iters: int, seed: int, name: str,
     if osp.isfile(report):
         with open(report) as f:
             record['startup_summary'] = json.load(f)['summary']
-    _write_record(work_dir, record)
+    write_record(work_dir, record)
     return record
 
 
@@ -139,12 +142,13 @@ def evaluate(config: str, work_dir: str, seed: int, name: str, eval_set: Optiona
     metrics = Runner.from_cfg(cfg).test()
     record.update(AP=metrics['coco/bbox_mAP'], AP50=metrics['coco/bbox_mAP_50'],
                   eval_set=eval_set, eval_time=time.perf_counter() - start)
-    _write_record(work_dir, record)
+    write_record(work_dir, record)
     return record
 
 
-def _write_record(work_dir: str, record: dict) -> None:
-    # Written whole, then renamed: a run killed here leaves the previous record or none.
+def write_record(work_dir: str, record: dict) -> None:
+    """``<work_dir>/record.json``, written whole, then renamed: a run killed here leaves the
+    previous record or none."""
     path = osp.join(work_dir, 'record.json')
     with open(path + '.tmp', 'w') as f:
         json.dump(record, f)

@@ -162,7 +162,7 @@ def benchmark_distiller(config: str,
         RATIOS, target_ci, time_limit_s, min_iters=iters, max_iters=max_iters,
         confidence=confidence)
     load_start = _load_average()
-    measured = interleaved_measurements(steps, rounds, warmup, verbose,
+    measured = interleaved_measurements(steps, rounds, warmup, verbose=verbose,
                                         before_step=initial.restore, device=device)
     results = measured['steps']
     times = {name: results[name]['times_s'] for name in VARIANTS}

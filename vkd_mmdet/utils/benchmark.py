@@ -169,7 +169,7 @@ class StopRule:
 
 
 def interleaved_measurements(steps: Dict[str, Callable[[], None]],
-                             rounds: Union[int, StopRule], warmup: int,
+                             rounds: Union[int, StopRule], warmup: int, *,
                              verbose: bool = True,
                              clock: Callable[[], float] = time.perf_counter,
                              before_step: Optional[Callable[[], None]] = None,
