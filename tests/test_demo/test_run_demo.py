@@ -80,6 +80,20 @@ def test_pipeline_evaluates_all_three_with_coco_metric(demo_run):
         assert f"| {100 * row['AP']:.1f} | {100 * row['AP50']:.1f} |" in table
 
 
+def test_a_rerun_rewrites_its_section_and_keeps_the_rest_of_the_page(demo_run):
+    tmp_path, argv, _, _ = demo_run
+    page = tmp_path / 'docs' / 'accuracy.md'
+    first = page.read_text()
+    assert first.startswith('<!-- demo-report:begin -->\n# Accuracy of the CPU demo')
+    page.write_text(first + '\n## How the demo setting was chosen\n\nwritten by hand\n')
+    run_python([str(TOOLS / 'run_demo.py'), *argv, '--reuse-runs'], timeout=600)
+    again = page.read_text()
+    assert again.endswith('## How the demo setting was chosen\n\nwritten by hand\n')
+    assert again.count('# Accuracy of the CPU demo') == 1
+    table = (tmp_path / 'work' / 'results.md').read_text()
+    assert again.count(table) == 1
+
+
 def test_reported_ap_is_what_mmdet_test_gives_for_the_saved_checkpoint(demo_run):
     """The AP of the record (read from mmengine's scalars.json) against an independent
     evaluation: mmdet's test loop on the run's last checkpoint."""

@@ -15,9 +15,13 @@ import torch
 from ..testing import make_synthetic_coco
 from .data_splits import data_kwargs, split_digests, with_data_root
 from .demo_report import markdown_table, per_seed_table, plot, report, summarise
+from .methods_page import write_page
 from .rows import PROXIES, demo_config_dir
 from .teacher_cache import train_teacher
 from .training_run import startup_lines, train
+
+#: The section of ``--markdown`` the demo writes (``make bench-accuracy``: docs/accuracy.md).
+DEMO_SECTION = 'demo-report'
 
 
 def demo_configs() -> dict:
@@ -63,8 +67,10 @@ def run_demo(args: argparse.Namespace) -> List[dict]:
     plot(rows, records, osp.join(args.work_dir, 'demo.png'))
     if args.markdown:
         os.makedirs(osp.dirname(osp.abspath(args.markdown)), exist_ok=True)
-        with open(args.markdown, 'w') as f:
-            f.write(report(rows, records, args, time.perf_counter() - start))
+        # A marked section of the page: what is written around it (docs/accuracy.md's history
+        # of the demo setting) stays.
+        write_page(args.markdown, report(rows, records, args, time.perf_counter() - start),
+                   section=DEMO_SECTION)
     print(table)
     print(per_seed_table(records))
     print('\n'.join(startup_lines(records)))

@@ -45,7 +45,7 @@ def write_page(path: str, text: str, section: Optional[str] = None,
         begin, end = section_markers(section)
         new = f'{begin}\n{text.rstrip()}\n{end}'
         text = old.replace(sections[section], new) if section in sections else \
-            old.rstrip('\n') + '\n\n' + new + '\n'
+            (old.rstrip('\n') + '\n\n' if old.strip() else '') + new + '\n'
     else:
         kept = [body for name, body in sections.items() if not (
             name.startswith(_PROXIES_PREFIX) and
