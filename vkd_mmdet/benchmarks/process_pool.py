@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from .teacher_cache import cached_teacher, train_teacher
-from .training_run import evaluate, finished_run, run_key, train
+from .training_run import finished_run, run_key, train
 
 
 def _init_worker(threads: int) -> None:
@@ -61,9 +61,6 @@ def train_teachers(tasks: Sequence[Tuple[str, dict]], jobs: int,
     return teachers
 
 
-_EVAL_ARGS = ('config', 'work_dir', 'seed', 'name', 'eval_set', 'cfg_options', 'teacher_ckpt')
-
-
 def run_all(tasks: List[dict], jobs: int, threads: int, reuse: bool) -> List[dict]:
     """Run ``tasks`` (:func:`~vkd_mmdet.benchmarks.training_run.train` arguments + ``row``),
     ``jobs`` at a time; print one line per finished run with the ETA of the rest. With
@@ -103,15 +100,13 @@ def run_all(tasks: List[dict], jobs: int, threads: int, reuse: bool) -> List[dic
     if not pending:
         return records
     with _pool(min(jobs, len(pending)), threads) as pool:
-        futures = {}
-        for i in pending:
-            task = {k: v for k, v in tasks[i].items() if k != 'row'}
-            if i in to_evaluate:
-                future = pool.submit(_quiet, evaluate, {k: task.get(k) for k in _EVAL_ARGS},
-                                     'eval.log')
-            else:
-                future = pool.submit(_quiet, train, task)
-            futures[future] = i
+        # train(reuse=True) itself evaluates a finished run again; its log goes beside the
+        # training's, not over it.
+        futures = {pool.submit(_quiet, train,
+                               dict({k: v for k, v in tasks[i].items() if k != 'row'},
+                                    reuse=i in to_evaluate),
+                               'eval.log' if i in to_evaluate else 'stdout.log'): i
+                   for i in pending}
         for done, future in enumerate(as_completed(futures), 1):
             i = futures[future]
             records[i] = dict(future.result(), row=tasks[i]['row'])
