@@ -18,8 +18,12 @@ the rows in ``vkd_mmdet/benchmarks/rows.py``):
 2. every row of ``ROWS`` (the student alone, each method, VkD's ablations) for every seed, the
    same iterations, seed and data order for all rows, ``--jobs`` runs at a time (one process
    each, ``--threads`` torch threads), each printed with an ETA when it finishes;
-3. the table (AP, AP50, paired gain over the same-seed student alone with its 95 % t-interval
-   over seeds and the rank it implies, ties shown; share of the teacher-student gap closed;
+   ``--student-seeds`` runs the student alone on more seeds than the rest: it is in every
+   comparison and, where its seed-to-seed spread dominates the paired gains, more seeds of it
+   alone narrow every interval at once;
+3. the table (AP, AP50, the gain over the student alone with its 95 % interval, the paired
+   t-interval over the same seeds, or Welch's over all of each side's seeds where the student
+   alone has more, and the rank it implies, ties shown; share of the teacher-student gap closed;
    training time relative to the student alone; the paired difference to VkD with its interval)
    and the seeds each row's spread implies for intervals of +-0.6 AP, into
    ``<work-dir>/val/methods.md``, every run's numbers into ``methods_per_seed.csv`` beside it,
@@ -73,6 +77,10 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         f'--sweep-weights: {" ".join(SWEEP_ROWS)}; with --weights-from: the rows '
                         'it tuned); the student alone always runs')
     parser.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
+    parser.add_argument('--student-seeds', type=int, nargs='+',
+                        help='more seeds for the student alone only (beside --seeds): every '
+                        'gain over it then gets Welch\'s interval over all of each side\'s '
+                        'seeds, not the paired one')
     parser.add_argument('--teacher-iters', type=int, default=600)
     parser.add_argument('--student-iters', type=int, default=500)
     parser.add_argument('--jobs', type=int, default=2, help='runs in parallel (processes)')
@@ -97,6 +105,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.sweep_weights and args.weights_from:
         parser.error('--sweep-weights tunes, --weights-from reports tuned weights: give one')
+    if args.student_seeds and (args.sweep_weights or args.diagnosis):
+        parser.error('--student-seeds is for the reported tables: not with --sweep-weights or '
+                     '--diagnosis')
     if args.diagnosis and (args.sweep_weights or args.weights_from):
         parser.error('--diagnosis runs at the shipped weights: no --sweep-weights/--weights-from')
     return args

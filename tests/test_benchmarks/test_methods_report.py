@@ -1,9 +1,12 @@
 """The leaderboard's tables from constructed records: paired gains with their t-intervals and
-ranks, the difference to VkD, the resolution arithmetic, and the per-seed CSV round trip."""
+ranks, Welch's intervals where the student alone ran more seeds, the difference to VkD, the
+resolution arithmetic, and the per-seed CSV round trip."""
 import math
 
 import numpy as np
 import pytest
+from scipy.stats import t as student_t
+from scipy.stats import ttest_ind
 
 from vkd_mmdet.benchmarks import (
     PROXIES,
@@ -103,7 +106,68 @@ def test_resolution_table_shows_the_sd_and_the_seeds_it_implies():
     needed = max(int(x.split('|')[i]) for x in table.splitlines() for i in (5, 8)
                  if x.startswith('| ') and not x.startswith('| method') and
                  x.split('|')[i].strip().isdigit())
-    assert f'within ± 0.6 AP: {needed} seeds.' in table
+    assert f'within ± 0.6 AP, every row on the same seeds: {needed} seeds.' in table
+    assert 'Welch' not in table  # every row on the student alone's seeds: paired only
+
+
+# The student alone on seeds 3-6 too (x100), beside _records' seeds 0-2 of every row.
+MORE_STUDENT = [3.9, 2.8, 3.5, 4.1]
+
+
+def _records_with_more_student_seeds():
+    return _records() + [dict(row=('fcos', 'student', 1.0), seed=3 + i, AP=ap / 100, AP50=0.15,
+                              train_time=80.0, wall_time=90.0, config='configs/demo/student.py')
+                         for i, ap in enumerate(MORE_STUDENT)]
+
+
+def test_a_student_alone_on_more_seeds_gets_welch_intervals_over_all_its_seeds():
+    student = np.array(AP['student'] + MORE_STUDENT)
+    table = methods_table(_rows(), _records_with_more_student_seeds(), TEACHER, PROXIES, {})
+    assert _cells(table, 'student alone')[3] == \
+        f'{student.mean():.1f} ± {student.std(ddof=1):.1f}'
+    for row in _rows():
+        if row.key == 'student':
+            continue
+        cells = _cells(table, row.label)
+        ci = ttest_ind(AP[row.key], student, equal_var=False).confidence_interval(0.95)
+        gain = np.mean(AP[row.key]) - student.mean()
+        assert cells[5:7] == [f'{gain:+.1f}', f'[{ci.low:+.1f}, {ci.high:+.1f}]']
+        assert cells[8] == f'{100 * gain / (12.2 - student.mean()):.0f} %'
+        if row.key != 'vkd':  # against VkD: still paired, both rows on seeds 0-2
+            low, high = _t_interval(np.subtract(AP[row.key], AP['vkd']))
+            assert cells[11] == f'[{low:+.1f}, {high:+.1f}]'
+    # Welch intervals (scipy, x100): cwd [5.22, 6.20], fitnet [1.99, 3.36], vkd [0.35, 5.13],
+    # rtk [-0.99, 0.81], the student alone [0, 0]: cwd above all; vkd overlaps fitnet and rtk;
+    # rtk lies below cwd and fitnet and overlaps the student alone, who lies below vkd too.
+    ranks = {row.key: _cells(table, row.label)[7] for row in _rows()}
+    assert ranks == {'cwd': '1', 'fitnet': '2-3', 'vkd': '2-4', 'rtk': '3-5', 'student': '4-5'}
+
+
+def test_resolution_table_shows_the_student_seeds_a_welch_interval_needs():
+    student = np.array(AP['student'] + MORE_STUDENT) / 100
+    table = resolution_table(_rows(), _records_with_more_student_seeds(), PROXIES)
+    assert 'the student alone on 7 seeds' in table
+    widest = 0.0
+    for row in _rows():
+        if row.key == 'student':
+            continue
+        cells = _cells(table, row.label)
+        aps = np.array(AP[row.key]) / 100
+        half = (ttest_ind(aps, student, equal_var=False).confidence_interval(0.95).high -
+                ttest_ind(aps, student, equal_var=False).confidence_interval(0.95).low) / 2
+        widest = max(widest, half)
+        # the fewest student seeds n with a half-width <= 0.6 AP, by brute force here
+        va, vb = aps.var(ddof=1) / 3, student.var(ddof=1)
+        needed = next((n for n in range(2, 10001) if student_t.ppf(0.975, (
+            va + vb / n) ** 2 / (va ** 2 / 2 + (vb / n) ** 2 / (n - 1))) *
+            math.sqrt(va + vb / n) <= 0.006), None)
+        assert cells[8:] == [f'{100 * aps.std(ddof=1):.2f}', f'{100 * half:.2f}',
+                             '-' if needed is None else str(needed)]
+    assert f'the widest interval ± {100 * widest:.2f} AP' in table
+    # vkd's spread (sd 1.06 AP over 3 seeds) keeps its interval above 0.6 AP at any student
+    # seeds: the bound is not reachable with the student alone only
+    assert _cells(table, 'VkD')[10] == '-'
+    assert 'not reachable with seeds of the student alone only.' in table
 
 
 def test_per_seed_csv_round_trip_recomputes_the_table(tmp_path):

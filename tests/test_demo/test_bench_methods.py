@@ -4,7 +4,7 @@ import json
 import os.path as osp
 
 import pytest
-from tool_scripts import TOOLS, run_python
+from tool_scripts import TOOLS, load_tool, run_python
 
 from vkd_mmdet.benchmarks import (
     GRAD_NORM_HOOK,
@@ -16,8 +16,10 @@ from vkd_mmdet.benchmarks import (
     read_per_seed_csv,
     weight_options,
 )
+from vkd_mmdet.benchmarks.leaderboard import student_tasks
 from vkd_mmdet.benchmarks.methods_page import (
     TUNED_SECTION,
+    page,
     proxies_section,
     section_markers,
     write_page,
@@ -151,6 +153,30 @@ def test_another_val_set_evaluates_finished_runs_again_and_trains_nothing(bench_
     assert {p: t['AP'] for p, t in back['teachers'].items()} == \
         {p: t['AP'] for p, t in results['teachers'].items()}
     assert [osp.getmtime(p) for p in checkpoints] == before
+
+
+def test_student_seeds_train_the_student_alone_only_and_the_page_says_welch(tmp_path):
+    tool = load_tool('bench_methods.py')
+    make_synthetic_coco(str(tmp_path), num_train=4, num_val=2)
+    args = tool.parse_args(['--data-root', str(tmp_path), '--proxies', 'gfl', '--seeds', '0',
+                            '1', '--student-seeds', '1', '2', '3', '5'])
+    rows = [r for r in ROWS if r.proxy == 'gfl' and r.key in ('student', 'vkd', 'crosskd')]
+    teachers = {'gfl': dict(checkpoint='teacher.pth')}
+    tasks = student_tasks(args, rows, 'val', {}, teachers, {}, {})
+    assert [(t['seed'], t['row'][1]) for t in tasks] == [
+        (0, 'student'), (0, 'vkd'), (0, 'crosskd'), (1, 'student'), (1, 'vkd'), (1, 'crosskd'),
+        (2, 'student'), (3, 'student'), (5, 'student')]
+    gfl = dict(AP=0.095, AP50=0.18)
+    runs = [dict(row=('gfl', 'student', 1.0), wall_time=60.0, train_time=50.0)]
+    text = page(args, 'cmd', 'TABLE', {'gfl': gfl}, 60.0, runs, 'x.csv')
+    assert 'the student alone also ran seeds 2-3, 5, alone' in text
+    assert "95 % CI: Welch's t-interval" in text and 'paired difference' not in text
+    paired = page(tool.parse_args(['--seeds', '0', '1']), 'cmd', 'TABLE', {'gfl': gfl}, 60.0,
+                  runs, 'x.csv')
+    assert 'the Student-t interval of the mean paired difference' in paired
+    assert 'Welch' not in paired
+    with pytest.raises(SystemExit):
+        tool.parse_args(['--sweep-weights', '--student-seeds', '4'])
 
 
 def test_tune_split_holds_out_training_images_and_leaves_val_alone(tmp_path):

@@ -105,12 +105,16 @@ def student_tasks(args: argparse.Namespace, rows: Sequence[Row], split: str, opt
                   teachers: Dict[str, dict], tuned: Dict[str, float],
                   center_options: dict) -> List[dict]:
     """One :func:`~vkd_mmdet.benchmarks.training_run.train` task (plus its ``row``:
-    ``(proxy, key, loss-weight factor)``) per seed, row and weight factor, in that order."""
+    ``(proxy, key, loss-weight factor)``) per seed, row and weight factor, in that order; the
+    seeds of ``args.student_seeds`` that ``args.seeds`` lacks, after them, for the student alone
+    only."""
     train_set, eval_set = split_digests(args.data_root, split)
     factors = args.sweep_factors if args.sweep_weights else [1.0]
+    seeds = args.seeds[:1] if args.sweep_weights else \
+        list(dict.fromkeys([*args.seeds, *(args.student_seeds or [])]))
     tasks = []
-    for seed in args.seeds[:1] if args.sweep_weights else args.seeds:
-        for row in rows:
+    for seed in seeds:
+        for row in rows if seed in args.seeds else [r for r in rows if r.key == 'student']:
             for factor in ([1.0] if row.key == 'student' else factors):
                 factor = tuned.get(f'{row.proxy}/{row.key}', factor)
                 config = osp.join(args.config_dir, row.config)

@@ -78,6 +78,17 @@ def run_minutes(records: Sequence[dict], jobs: int) -> str:
     return text + ')'
 
 
+def _seed_ranges(seeds: Sequence[int]) -> str:
+    """``[8, 9, 10, 12]`` as ``'8-10, 12'``."""
+    seeds, parts = sorted(seeds), []
+    for seed in seeds:
+        if parts and seed == parts[-1][1] + 1:
+            parts[-1][1] = seed
+        else:
+            parts.append([seed, seed])
+    return ', '.join(str(a) if a == b else f'{a}-{b}' for a, b in parts)
+
+
 def tuned_section(args: argparse.Namespace, command: str, table: str,
                   records: Sequence[dict], per_seed: str) -> str:
     """The page's tuned-weights section: the sweep (its command, its table) and the table of the
@@ -114,6 +125,18 @@ def page(args: argparse.Namespace, command: str, table: str, teachers: dict,
                              f'({args.teacher_iters} iterations, seed 0)'
                              for p, t in teachers.items())
     title = title or '# Which method works: distillation methods on the CPU demo proxies'
+    extra = [s for s in args.student_seeds or [] if s not in args.seeds]
+    gain_text = (
+        'gain: AP minus the same-seed student alone (a paired difference), mean ± sample std; '
+        '95 % CI: the Student-t interval of the mean paired difference, mean ± t(0.975; n - 1) '
+        '× sd / √n over n seeds' if not extra else
+        f'the student alone also ran seeds {_seed_ranges(extra)}, alone: its spread dominates '
+        'every paired gain and it is in every comparison, so its seeds narrow every interval at '
+        'once (the resolution table shows the arithmetic); gain: mean AP minus the student '
+        'alone\'s mean AP over all its seeds; 95 % CI: Welch\'s t-interval of that difference '
+        '(each side\'s sample variance over its own seeds, Welch-Satterthwaite degrees of '
+        'freedom; `scipy.stats.ttest_ind(..., equal_var=False)`), not paired: it leaves out the '
+        'covariance of same-seed runs, conservative where that is positive')
     return (f'{title}\n\n'
             f'Written by `tools/bench_methods.py` (`make bench-methods`):\n\n'
             f'    {command}\n\n'
@@ -123,13 +146,11 @@ def page(args: argparse.Namespace, command: str, table: str, teachers: dict,
             f'{teacher_text}. Every student run: {args.student_iters} iterations (AdamW, warm-up '
             f'+ cosine), the same seed and data order for every row of a seed; seeds '
             f'{args.seeds}. AP: COCO box AP (mmdet `CocoMetric`) on the val split, x100, mean ± '
-            f'sample std over seeds; gain: AP minus the same-seed student alone (a paired '
-            f'difference), mean ± sample std; 95 % CI: the Student-t interval of the mean paired '
-            f'difference, mean ± t(0.975; n - 1) × sd / √n over n seeds; rank: of the gain, '
+            f'sample std over seeds; {gain_text}; rank: of the gain, '
             f'from 1 + the rows whose interval lies wholly above the row\'s to the number of '
             f'rows minus those wholly below (a range: tied with the rows whose intervals '
             f'overlap; the student alone ranks with its gain 0); vs VkD: AP minus the same-seed '
-            f'VkD run, with its interval; gap closed: '
+            f'VkD run, with its paired t-interval; gap closed: '
             f'mean gain / (teacher AP - mean student AP); time: training iterations (data '
             f'loading included, validation excluded), the fastest run of the row relative to '
             f'the fastest student alone of the same proxy (the least contended runs; wall time '

@@ -5,7 +5,7 @@ A record (one training run, :func:`~vkd_mmdet.benchmarks.training_run.train`) ho
 """
 import json
 import os.path as osp
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -15,6 +15,7 @@ from ..utils.paired_interval import (
     rank_with_ties,
     seeds_for_half_width,
 )
+from ..utils.welch_interval import WelchInterval, second_seeds_for_half_width, welch_interval
 
 
 def _runs(records: List[dict], proxy: str, key: str) -> List[dict]:
@@ -35,7 +36,28 @@ def paired_gains(runs: List[dict], students: List[dict]) -> List[float]:
     return [r['AP'] - student_ap[r['seed']] for r in runs if r['seed'] in student_ap]
 
 
-def _interval_text(interval: PairedInterval) -> str:
+def _seeds(runs: List[dict]) -> set:
+    return {r['seed'] for r in runs}
+
+
+def gain_interval(runs: List[dict], students: List[dict], level: float = 0.95
+                  ) -> Tuple[Union[PairedInterval, WelchInterval], Optional[List[float]]]:
+    """The interval of a row's gain over the student alone: the paired t-interval when both ran
+    the same seeds (returned with the paired gains), else, the student alone having run more
+    seeds, Welch's t-interval of the difference of the means over all of each side's seeds
+    (returned with ``None``: there is no gain per seed; NaN bounds below two seeds)."""
+    if _seeds(runs) == _seeds(students):
+        gains = paired_gains(runs, students)
+        return paired_interval(gains, level), gains
+    aps, student_aps = [r['AP'] for r in runs], [r['AP'] for r in students]
+    if len(aps) < 2:
+        nan = float('nan')
+        return WelchInterval(float(np.mean(aps)) - float(np.mean(student_aps)), nan, nan, nan,
+                             nan), None
+    return welch_interval(aps, student_aps, level), None
+
+
+def _interval_text(interval: Union[PairedInterval, WelchInterval]) -> str:
     if np.isnan(interval.low):
         return '-'
     return f'[{100 * interval.low:+.1f}, {100 * interval.high:+.1f}]'
@@ -45,7 +67,8 @@ def methods_table(rows: Sequence, records: List[dict], teachers: Dict[str, dict]
                   proxies: Dict[str, object], tuned: Dict[str, float],
                   reference: Optional[str] = 'vkd', level: float = 0.95) -> str:
     """One markdown table per proxy: a line per row (:class:`~vkd_mmdet.benchmarks.rows.Row`)
-    with AP, AP50, the paired gain over the student alone (mean ± sample std over seeds, its
+    with AP, AP50, the gain over the student alone (paired: mean ± sample std over seeds; or,
+    the student alone on more seeds, the difference of the means: :func:`gain_interval`), its
     t-interval at ``level`` and the rank it implies, ties shown:
     :func:`~vkd_mmdet.utils.paired_interval.rank_with_ties`, the student alone ranked with
     its gain of 0), the share of the teacher-student gap closed and the relative training time;
@@ -62,10 +85,9 @@ def methods_table(rows: Sequence, records: List[dict], teachers: Dict[str, dict]
         proxy_rows = [r for r in rows if r.proxy == proxy and _runs(records, proxy, r.key)]
         references = _runs(records, proxy, reference) if reference else []
         reference_label = next((r.label for r in proxy_rows if r.key == reference), reference)
-        gains = {r.key: paired_gains(_runs(records, proxy, r.key), students)
+        gains = {r.key: gain_interval(_runs(records, proxy, r.key), students, level)
                  for r in proxy_rows if r.key != 'student'}
-        intervals = {key: paired_interval(values, level) for key, values in gains.items()
-                     if values}
+        intervals = {key: interval for key, (interval, _) in gains.items()}
         ranked = {key: None if np.isnan(i.low) else (i.low, i.high)
                   for key, i in intervals.items()}
         if any(bounds is not None for bounds in ranked.values()):
@@ -84,12 +106,15 @@ def methods_table(rows: Sequence, records: List[dict], teachers: Dict[str, dict]
             factor = tuned.get(f'{proxy}/{row.key}')
             if factor is not None and row.key != 'student':
                 weight = f'tuned: {factor:g} x {weight}'
-            if row.key == 'student' or row.key not in intervals:
+            if row.key == 'student':
                 gain_text, interval_text, closed = '-', '-', '-'
             else:
-                gain_text = _mean_std(gains[row.key], sign='+')
-                interval_text = _interval_text(intervals[row.key])
-                closed = f'{100 * np.mean(gains[row.key]) / gap:.0f} %' if gap > 0 else 'n/a'
+                interval, paired = gains[row.key]
+                # Welch's interval has no gain per seed: its mean alone, the interval beside it.
+                gain_text = (_mean_std(paired, sign='+') if paired is not None else
+                             f'{100 * interval.mean:+.1f}')
+                interval_text = _interval_text(interval)
+                closed = f'{100 * interval.mean / gap:.0f} %' if gap > 0 else 'n/a'
             relative = min(r['train_time'] for r in runs) / student_time
             line = (f'| {row.label} | `{row.config}` | {weight} | '
                     f'{_mean_std([r["AP"] for r in runs])} | '
@@ -109,10 +134,14 @@ def resolution_table(rows: Sequence, records: List[dict], proxies: Dict[str, obj
                      reference: Optional[str] = 'vkd', half_width: float = 0.006,
                      level: float = 0.95) -> str:
     """The arithmetic behind the intervals, per proxy: each row's measured standard deviation
-    of its paired gains (over the student alone, and against ``reference``), the half-width of
-    its t-interval at ``level`` now, and the seeds that standard deviation implies for a
-    half-width of at most ``half_width`` (AP as a fraction: 0.006 is 0.6 AP):
-    :func:`~vkd_mmdet.utils.paired_interval.seeds_for_half_width`."""
+    of its paired gains (over the student alone, on their common seeds, and against
+    ``reference``), the half-width of its paired t-interval and the seeds that standard deviation
+    implies for a half-width of at most ``half_width`` (AP as a fraction: 0.006 is 0.6 AP):
+    :func:`~vkd_mmdet.utils.paired_interval.seeds_for_half_width`. Where the student alone ran
+    more seeds than the rows, also each row's own sample std, the half-width of its Welch
+    interval over the student alone (what the methods table shows) and the seeds of the student
+    alone that interval needs at the row's seeds:
+    :func:`~vkd_mmdet.utils.welch_interval.second_seeds_for_half_width`."""
     out = []
     for proxy in dict.fromkeys(r.proxy for r in rows):
         students = _runs(records, proxy, 'student')
@@ -121,18 +150,25 @@ def resolution_table(rows: Sequence, records: List[dict], proxies: Dict[str, obj
                                 if (r.proxy, r.key) == (proxy, reference)), reference)
         comparisons = [('student alone', students)] + \
             ([(reference_label, references)] if references else [])
+        proxy_rows = [(row, _runs(records, proxy, row.key)) for row in rows
+                      if row.proxy == proxy and row.key != 'student' and
+                      _runs(records, proxy, row.key)]
+        welch = any(_seeds(runs) != _seeds(students) for _, runs in proxy_rows)
         out += [f'**{proxies[proxy].label}**: seeds for a {100 * level:g} % interval of '
                 f'half-width ≤ {100 * half_width:g} AP, from each row\'s sample std (sd) of '
                 f'paired differences: the fewest n with t({(1 + level) / 2:g}; n - 1) × sd / √n '
-                f'≤ {100 * half_width:g}.\n',
+                f'≤ {100 * half_width:g}' +
+                (f'; and, the student alone on {len(students)} seeds (sd '
+                 f'{100 * np.std([r["AP"] for r in students], ddof=1):.2f} AP), the half-width '
+                 'of each row\'s Welch interval over it and the fewest seeds of the student alone '
+                 'that bring it within the bound at the row\'s seeds ("-": none does; the row '
+                 'needs seeds of its own)' if welch else '') + '.\n',
                 '| method | seeds | ' + ' | '.join(
                     f'sd vs {name} (AP) | half-width | seeds needed' for name, _ in comparisons) +
-                ' |', '|---|---:|' + '---:|---:|---:|' * len(comparisons)]
-        needed = []
-        for row in rows:
-            runs = _runs(records, proxy, row.key)
-            if row.proxy != proxy or row.key == 'student' or not runs:
-                continue
+                (' | sd (AP) | Welch half-width | student seeds needed' if welch else '') + ' |',
+                '|---|---:|' + '---:|---:|---:|' * (len(comparisons) + welch)]
+        needed, widest, student_seeds = [], [], []
+        for row, runs in proxy_rows:
             cells = [row.label, str(len(runs))]
             for _, others in comparisons:
                 differences = paired_gains(runs, others)
@@ -144,10 +180,31 @@ def resolution_table(rows: Sequence, records: List[dict], proxies: Dict[str, obj
                 needed.append(seeds)
                 cells += [f'{100 * interval.sd:.2f}', f'{100 * interval.half_width:.2f}',
                           str(seeds)]
+            if welch:
+                aps = [r['AP'] for r in runs]
+                if len(aps) < 2:
+                    cells += ['-', '-', '-']
+                else:
+                    sd = float(np.std(aps, ddof=1))
+                    interval, _ = gain_interval(runs, students, level)
+                    seeds = second_seeds_for_half_width(
+                        sd, len(aps), float(np.std([r['AP'] for r in students], ddof=1)),
+                        half_width, level)
+                    widest.append(interval.half_width)
+                    student_seeds.append(seeds)
+                    cells += [f'{100 * sd:.2f}', f'{100 * interval.half_width:.2f}',
+                              '-' if seeds is None else str(seeds)]
             out.append('| ' + ' | '.join(cells) + ' |')
         if needed:
-            out += ['', f'Every interval of this proxy within ± {100 * half_width:g} AP: '
-                    f'{max(needed)} seeds.']
+            out += ['', f'Every paired interval of this proxy within ± {100 * half_width:g} AP, '
+                    f'every row on the same seeds: {max(needed)} seeds.']
+        if widest:
+            out.append(f'Over the student alone on its {len(students)} seeds (Welch): the widest '
+                       f'interval ± {100 * max(widest):.2f} AP; every one within ± '
+                       f'{100 * half_width:g} AP at the rows\' seeds: ' +
+                       ('not reachable with seeds of the student alone only.'
+                        if None in student_seeds else
+                        f'{max(student_seeds)} seeds of the student alone.'))
         out.append('')
     return '\n'.join(out)
 
