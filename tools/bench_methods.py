@@ -13,8 +13,9 @@ the rows in ``vkd_mmdet/benchmarks/rows.py``):
    ``--demo-work-dir``), a CPU-sized Faster R-CNN pair (two-stage) and a GFL pair (one-stage,
    for the head methods LD and CrossKD); the last two teachers are trained once into
    ``<work-dir>/teacher_<proxy>``; the ND and KD++ rows get their teacher's class centres from
-   ``tools/compute_class_centers.py``, run as a user would. ``--proxies`` runs some of them:
-   their tables then make a section of the page of their own;
+   ``tools/compute_class_centers.py``, run as a user would. ``--proxies`` runs some of them: a
+   run that covers the page's own (``PAGE_PROXIES``: FCOS and Faster R-CNN) writes the page, a
+   run of others only (``make bench-methods-gfl``) a section of it;
 2. every row of ``ROWS`` (the student alone, each method, VkD's ablations) for every seed, the
    same iterations, seed and data order for all rows, ``--jobs`` runs at a time (one process
    each, ``--threads`` torch threads), each printed with an ETA when it finishes;

@@ -20,6 +20,7 @@ from vkd_mmdet.benchmarks.leaderboard import student_tasks
 from vkd_mmdet.benchmarks.methods_page import (
     TUNED_SECTION,
     page,
+    page_section,
     proxies_section,
     section_markers,
     write_page,
@@ -263,6 +264,15 @@ def test_tuned_section_survives_the_paper_run_and_is_replaced_by_the_next_tuned_
     text = (tmp_path / 'methods.md').read_text()
     assert '## tuned 2' in text and 'tuned 1' not in text and '| paper 2 |' in text
     assert text.index(begin) < text.index('## tuned 2') < text.index(end)
+
+
+def test_the_page_is_written_by_runs_that_cover_its_proxies():
+    assert page_section(['fcos', 'faster-rcnn']) is None
+    assert page_section(['faster-rcnn', 'gfl', 'fcos']) is None
+    assert page_section(['gfl']) == proxies_section(['gfl'])
+    assert page_section(['fcos']) == proxies_section(['fcos'])
+    assert page_section(['gfl'], diagnosis=True) is None
+    assert page_section(['fcos', 'faster-rcnn'], tuned=True) == TUNED_SECTION
 
 
 def test_a_run_of_some_proxies_is_a_section_until_a_page_run_covers_them(tmp_path):

@@ -19,7 +19,7 @@ from mmengine.config import Config
 from ..testing import make_synthetic_coco
 from ..utils import tools_dir
 from .data_splits import SPLITS, data_kwargs, make_tune_split, split_digests, with_data_root
-from .methods_page import TUNED_SECTION, page, proxies_section, tuned_section, write_page
+from .methods_page import page, page_section, tuned_section, write_page
 from .methods_report import grad_norm_table, methods_table, resolution_table, sweep_table
 from .per_seed_file import write_per_seed_csv
 from .process_pool import run_all, train_teachers
@@ -202,11 +202,9 @@ def run_leaderboard(args: argparse.Namespace, command: str) -> dict:
     write_per_seed_csv(osp.join(out_dir, f'{name}_per_seed.csv'), records, teachers, rows)
     if args.markdown:
         os.makedirs(osp.dirname(osp.abspath(args.markdown)), exist_ok=True)
-        # A run of some proxies only is a section of the page (kept by the next full run unless
-        # it runs those proxies too), with its own per-seed file.
-        section = TUNED_SECTION if tuned else (
-            None if args.diagnosis or set(args.proxies) == set(PROXIES)
-            else proxies_section(args.proxies))
+        # A run of other proxies than the page's is a section of it (kept by the next page run
+        # unless it runs those proxies too), with its own per-seed file.
+        section = page_section(args.proxies, bool(tuned), args.diagnosis)
         # beside the page: <page>_per_seed.csv, <page>_tuned_per_seed.csv, ...
         per_seed = osp.splitext(args.markdown)[0] + (
             '_tuned' if tuned else f'_{section}' if section else '') + '_per_seed.csv'

@@ -9,7 +9,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .rows import PROXIES
+from .rows import PAGE_PROXIES, PROXIES
 
 #: The tuned-weights run's section of the page (``--weights-from``).
 TUNED_SECTION = 'tuned-weights'
@@ -25,6 +25,18 @@ def section_markers(name: str) -> Tuple[str, str]:
 def proxies_section(proxies: Sequence[str]) -> str:
     """The section name of a paper-weights run of only some proxies (``--proxies``)."""
     return _PROXIES_PREFIX + '_'.join(sorted(set(proxies)))
+
+
+def page_section(proxies: Sequence[str], tuned: bool = False,
+                 diagnosis: bool = False) -> Optional[str]:
+    """The section of the page a run writes: ``None`` (the page itself) for a run that covers
+    :data:`~vkd_mmdet.benchmarks.rows.PAGE_PROXIES` or the diagnosis, :data:`TUNED_SECTION` for
+    the tuned-weights run, else :func:`proxies_section` of the proxies it ran."""
+    if tuned:
+        return TUNED_SECTION
+    if diagnosis or set(proxies) >= set(PAGE_PROXIES):
+        return None
+    return proxies_section(proxies)
 
 
 def write_page(path: str, text: str, section: Optional[str] = None,

@@ -47,6 +47,9 @@ PROXIES: Dict[str, Proxy] = {
     'gfl': Proxy('teacher_gfl_r18-w32.py', 'student_gfl_r18-w16.py',
                  'one-stage, head distillation: GFL R18-w32 -> R18-w16, P3-P5'),
 }
+#: The proxies of the page itself (``make bench-methods``): a run that covers them writes the
+#: page; a run of others only (the GFL proxy at the seeds its intervals need) is a section of it.
+PAGE_PROXIES = ('fcos', 'faster-rcnn')
 _ONE = '_fcos_r18-w32_r18-w16.py'
 _TWO = '_faster-rcnn_r18-w32_r18-w16.py'
 _GFL = '_gfl_r18-w32_r18-w16.py'
