@@ -26,7 +26,8 @@ the rows in ``vkd_mmdet/benchmarks/rows.py``):
    t-interval over the same seeds, or Welch's over all of each side's seeds where the student
    alone has more, and the rank it implies, ties shown; share of the teacher-student gap closed;
    training time relative to the student alone; the paired difference to VkD with its interval)
-   and the seeds each row's spread implies for intervals of +-0.6 AP, into
+   and the seeds each row's spread implies for intervals of +-0.6 AP (and, the student alone on
+   more seeds, the seeds of it each row's Welch interval needs), into
    ``<work-dir>/val/methods.md``, every run's numbers into ``methods_per_seed.csv`` beside it,
    and, with ``--markdown``, a page with the setting, the command and the total run time, its
    per-seed CSV beside it (``<page>_per_seed.csv``).
@@ -56,6 +57,7 @@ from typing import Optional, Sequence
 from mmengine.config import DictAction
 
 from vkd_mmdet.benchmarks import (
+    PAGE_PROXIES,
     PROXIES,
     SWEEP_ROWS,
     add_data_args,
@@ -73,7 +75,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--config-dir', default=demo_config_dir(),
                         help='folder of the demo configs (the file names of '
                         'vkd_mmdet/benchmarks/rows.py)')
-    parser.add_argument('--proxies', nargs='+', choices=list(PROXIES), default=list(PROXIES))
+    parser.add_argument('--proxies', nargs='+', choices=list(PROXIES), default=list(PAGE_PROXIES),
+                        help='default: the page\'s own (a run of others only writes a section '
+                        'of the page)')
     parser.add_argument('--rows', nargs='+', help='row keys to run (default: all; with '
                         f'--sweep-weights: {" ".join(SWEEP_ROWS)}; with --weights-from: the rows '
                         'it tuned); the student alone always runs')

@@ -143,6 +143,17 @@ def test_a_student_alone_on_more_seeds_gets_welch_intervals_over_all_its_seeds()
     assert ranks == {'cwd': '1', 'fitnet': '2-3', 'vkd': '2-4', 'rtk': '3-5', 'student': '4-5'}
 
 
+def test_a_row_with_a_seed_the_student_alone_lacks_stays_paired_on_the_common_seeds():
+    records = _records() + [dict(row=('fcos', 'fitnet', 1.0), seed=3, AP=0.09, AP50=0.2,
+                                 train_time=80.0, wall_time=90.0, config='fitnet.py')]
+    cells = _cells(methods_table(_rows(), records, TEACHER, PROXIES, {}), 'FitNet')
+    gains = np.subtract(AP['fitnet'], AP['student'])
+    low, high = _t_interval(gains)
+    assert cells[5:7] == [f'{gains.mean():+.1f} ± {gains.std(ddof=1):.1f}',
+                          f'[{low:+.1f}, {high:+.1f}]']
+    assert 'Welch' not in resolution_table(_rows(), records, PROXIES)
+
+
 def test_resolution_table_shows_the_student_seeds_a_welch_interval_needs():
     student = np.array(AP['student'] + MORE_STUDENT) / 100
     table = resolution_table(_rows(), _records_with_more_student_seeds(), PROXIES)

@@ -53,11 +53,13 @@ def _tiny_configs(config_dir):
 
 
 def _argv(tmp, *extra):
-    """A 2-iteration bench on 6 + 4 tiny images in ``tmp``, with the configs of _tiny_configs."""
+    """A 2-iteration bench of every proxy on 6 + 4 tiny images in ``tmp``, with the configs of
+    _tiny_configs."""
     return ['--work-dir', str(tmp / 'work'), '--demo-work-dir', str(tmp / 'demo'),
             '--data-root', str(tmp / 'data'), '--config-dir', str(tmp / 'configs'),
             '--num-train', '6', '--num-val', '4', '--image-size', '48', '64',
-            '--teacher-iters', '2', '--student-iters', '2', '--seeds', '0', '--jobs', '2', *extra]
+            '--teacher-iters', '2', '--student-iters', '2', '--seeds', '0', '--jobs', '2',
+            '--proxies', *PROXIES, *extra]
 
 
 def _bench(tmp, argv, table='methods'):

@@ -42,12 +42,21 @@ def test_matches_scipys_welch_test(sizes, level):
     assert interval.mean == pytest.approx(a.mean() - b.mean(), rel=1e-12)
 
 
-def test_bad_samples_raise():
-    for bad in ([0.1], [], [0.1, float('inf')], [[0.1, 0.2]]):
-        with pytest.raises(ValueError, match='at least two finite values'):
+def test_bad_samples_raise_and_one_value_has_no_interval():
+    for bad in ([], [0.1, float('inf')], [[0.1, 0.2]]):
+        with pytest.raises(ValueError, match='finite values, one per seed'):
             welch_interval(bad, [0.1, 0.2])
     with pytest.raises(ValueError, match='second sample'):
-        welch_interval([0.1, 0.2], [0.3])
+        welch_interval([0.1, 0.2], [])
+    single = welch_interval([0.3], [0.1, 0.2])
+    assert single.mean == pytest.approx(0.15)
+    assert all(math.isnan(x) for x in (single.low, single.high, single.df))
+
+
+def test_no_spread_on_either_side_is_a_point():
+    interval = welch_interval([0.5, 0.5], [0.25, 0.25, 0.25])  # exact in binary
+    assert (interval.low, interval.high, interval.se) == (0.25, 0.25, 0.0)
+    assert math.isnan(interval.df)
 
 
 def _half_width(sd_a, n_a, sd_b, n_b, level=0.95):
@@ -67,6 +76,13 @@ def test_second_seeds_without_spread_on_the_first_side_are_the_paired_count():
     # s_a = 0: the interval is the second side's one-sample interval, n_b seeds of sd s_b
     for sd in (0.6, 1.0, 1.6):
         assert second_seeds_for_half_width(0.0, 8, sd, 0.6) == seeds_for_half_width(sd, 0.6)
+
+
+def test_more_second_seeds_can_widen_the_interval_again():
+    # few seeds on the first side: as n_b grows the degrees of freedom fall towards n_a - 1 = 2
+    # and t(0.975; df) rises faster than the standard error falls
+    n_b = second_seeds_for_half_width(0.3, 3, 1.0, 0.6)
+    assert _half_width(0.3, 3, 1.0, n_b) <= 0.6 < _half_width(0.3, 3, 1.0, 1000)
 
 
 def test_a_first_side_too_spread_for_the_bound_needs_its_own_seeds():

@@ -1,6 +1,6 @@
 """The CPU benchmarks behind ``make demo`` and ``make bench-methods``: the leaderboard's rows as
-data, one training run and its record, the teacher cache, the process pool, the tables (paired
-t-intervals, ranks with ties), the per-seed file and the pages;
+data, one training run and its record, the teacher cache, the process pool, the tables (paired or
+Welch t-intervals, ranks with ties), the per-seed file and the pages;
 ``tools/run_demo.py`` and ``tools/bench_methods.py`` are argparse shells over it. Not imported by
 ``vkd_mmdet``."""
 from .data_splits import (
@@ -23,6 +23,7 @@ from .rows import (
     GRAD_NORM_HOOK,
     GRAD_SUFFIX,
     ND_CONFIG,
+    PAGE_PROXIES,
     PROXIES,
     ROWS,
     SWEEP_ROWS,
@@ -35,7 +36,7 @@ from .training_run import evaluate, finished_run, read_scalars, run_key, startup
 
 __all__ = [
     'CENTER_ROWS', 'DIAGNOSIS_REFERENCE', 'DIAGNOSIS_ROWS', 'GRAD_NORM_HOOK', 'GRAD_SUFFIX',
-    'ND_CONFIG', 'PROXIES', 'ROWS', 'SPLITS', 'SWEEP_ROWS', 'Proxy', 'Row',
+    'ND_CONFIG', 'PAGE_PROXIES', 'PROXIES', 'ROWS', 'SPLITS', 'SWEEP_ROWS', 'Proxy', 'Row',
     'add_data_args', 'annotation_digest', 'cached_teacher', 'data_kwargs', 'demo_config_dir',
     'demo_configs', 'evaluate', 'finished_run', 'make_tune_split', 'methods_table',
     'read_per_seed_csv', 'read_scalars', 'resolution_table', 'run_demo', 'run_key',

@@ -136,21 +136,24 @@ def page(args: argparse.Namespace, command: str, table: str, teachers: dict,
     teacher_text = '; '.join(f'{PROXIES[p].label}: teacher {100 * t["AP"]:.1f} AP '
                              f'({args.teacher_iters} iterations, seed 0)'
                              for p, t in teachers.items())
+    # the page itself is `make bench-methods`; a section says its own command only
+    written_by = '' if title else ' (`make bench-methods`)'
     title = title or '# Which method works: distillation methods on the CPU demo proxies'
     extra = [s for s in args.student_seeds or [] if s not in args.seeds]
     gain_text = (
         'gain: AP minus the same-seed student alone (a paired difference), mean ± sample std; '
         '95 % CI: the Student-t interval of the mean paired difference, mean ± t(0.975; n - 1) '
         '× sd / √n over n seeds' if not extra else
-        f'the student alone also ran seeds {_seed_ranges(extra)}, alone: its spread dominates '
-        'every paired gain and it is in every comparison, so its seeds narrow every interval at '
-        'once (the resolution table shows the arithmetic); gain: mean AP minus the student '
-        'alone\'s mean AP over all its seeds; 95 % CI: Welch\'s t-interval of that difference '
-        '(each side\'s sample variance over its own seeds, Welch-Satterthwaite degrees of '
-        'freedom; `scipy.stats.ttest_ind(..., equal_var=False)`), not paired: it leaves out the '
-        'covariance of same-seed runs, conservative where that is positive')
+        f'the student alone also ran seeds {_seed_ranges(extra)}, alone: it is in every '
+        'comparison, and where its spread dominates the paired gains its seeds narrow every '
+        'interval over it (the resolution table below shows the arithmetic); gain: mean AP '
+        'minus the student alone\'s mean AP over all its seeds; 95 % CI: Welch\'s t-interval '
+        'of that difference (each side\'s sample variance over its own seeds, '
+        'Welch-Satterthwaite degrees of freedom; `scipy.stats.ttest_ind(..., '
+        'equal_var=False)`), not paired: it leaves out the covariance of same-seed runs, '
+        'conservative where that is positive, not where negative')
     return (f'{title}\n\n'
-            f'Written by `tools/bench_methods.py` (`make bench-methods`):\n\n'
+            f'Written by `tools/bench_methods.py`{written_by}:\n\n'
             f'    {command}\n\n'
             f'Data: the demo\'s synthetic shapes set ({args.num_train} train / {args.num_val} val '
             f'images, sides {args.image_size[0]}-{args.image_size[1]} px, 1-{args.max_objects} '
@@ -161,8 +164,11 @@ def page(args: argparse.Namespace, command: str, table: str, teachers: dict,
             f'sample std over seeds; {gain_text}; rank: of the gain, '
             f'from 1 + the rows whose interval lies wholly above the row\'s to the number of '
             f'rows minus those wholly below (a range: tied with the rows whose intervals '
-            f'overlap; the student alone ranks with its gain 0); vs VkD: AP minus the same-seed '
-            f'VkD run, with its paired t-interval; gap closed: '
+            f'overlap; the student alone ranks with its gain 0; each gain\'s interval carries '
+            f'the student alone\'s uncertainty, which cancels between two rows, so the ranks '
+            f'of two methods against each other are coarser than their direct comparison); vs '
+            f'VkD: AP minus the same-seed VkD run, with its paired t-interval (two rows compared '
+            f'directly); gap closed: '
             f'mean gain / (teacher AP - mean student AP); time: training iterations (data '
             f'loading included, validation excluded), the fastest run of the row relative to '
             f'the fastest student alone of the same proxy (the least contended runs; wall time '

@@ -5,7 +5,7 @@ A record (one training run, :func:`~vkd_mmdet.benchmarks.training_run.train`) ho
 """
 import json
 import os.path as osp
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Optional, Sequence, Set, Tuple, Union
 
 import numpy as np
 
@@ -36,25 +36,20 @@ def paired_gains(runs: List[dict], students: List[dict]) -> List[float]:
     return [r['AP'] - student_ap[r['seed']] for r in runs if r['seed'] in student_ap]
 
 
-def _seeds(runs: List[dict]) -> set:
+def _seeds(runs: List[dict]) -> Set[int]:
     return {r['seed'] for r in runs}
 
 
 def gain_interval(runs: List[dict], students: List[dict], level: float = 0.95
                   ) -> Tuple[Union[PairedInterval, WelchInterval], Optional[List[float]]]:
-    """The interval of a row's gain over the student alone: the paired t-interval when both ran
-    the same seeds (returned with the paired gains), else, the student alone having run more
-    seeds, Welch's t-interval of the difference of the means over all of each side's seeds
-    (returned with ``None``: there is no gain per seed; NaN bounds below two seeds)."""
-    if _seeds(runs) == _seeds(students):
-        gains = paired_gains(runs, students)
-        return paired_interval(gains, level), gains
-    aps, student_aps = [r['AP'] for r in runs], [r['AP'] for r in students]
-    if len(aps) < 2:
-        nan = float('nan')
-        return WelchInterval(float(np.mean(aps)) - float(np.mean(student_aps)), nan, nan, nan,
-                             nan), None
-    return welch_interval(aps, student_aps, level), None
+    """The interval of a row's gain over the student alone: where the student alone ran seeds
+    beyond all of the row's, Welch's t-interval of the difference of the means over all of each
+    side's seeds (returned with ``None``: no gain per seed); else the paired t-interval over
+    their common seeds (returned with the paired gains)."""
+    if _seeds(runs) < _seeds(students) or not _seeds(runs) & _seeds(students):
+        return welch_interval([r['AP'] for r in runs], [r['AP'] for r in students], level), None
+    gains = paired_gains(runs, students)
+    return paired_interval(gains, level), gains
 
 
 def _interval_text(interval: Union[PairedInterval, WelchInterval]) -> str:
@@ -153,20 +148,20 @@ def resolution_table(rows: Sequence, records: List[dict], proxies: Dict[str, obj
         proxy_rows = [(row, _runs(records, proxy, row.key)) for row in rows
                       if row.proxy == proxy and row.key != 'student' and
                       _runs(records, proxy, row.key)]
-        welch = any(_seeds(runs) != _seeds(students) for _, runs in proxy_rows)
+        welch = any(_seeds(runs) < _seeds(students) for _, runs in proxy_rows)
+        student_sd = float(np.std([r['AP'] for r in students], ddof=1)) if welch else 0.0
         out += [f'**{proxies[proxy].label}**: seeds for a {100 * level:g} % interval of '
                 f'half-width ≤ {100 * half_width:g} AP, from each row\'s sample std (sd) of '
                 f'paired differences: the fewest n with t({(1 + level) / 2:g}; n - 1) × sd / √n '
                 f'≤ {100 * half_width:g}' +
-                (f'; and, the student alone on {len(students)} seeds (sd '
-                 f'{100 * np.std([r["AP"] for r in students], ddof=1):.2f} AP), the half-width '
-                 'of each row\'s Welch interval over it and the fewest seeds of the student alone '
-                 'that bring it within the bound at the row\'s seeds ("-": none does; the row '
-                 'needs seeds of its own)' if welch else '') + '.\n',
+                (f'; and, the student alone on {len(students)} seeds (sd {100 * student_sd:.2f} '
+                 'AP), the half-width of each row\'s Welch interval over it and the fewest seeds '
+                 'of the student alone that bring it within the bound at the row\'s seeds ("-": '
+                 'none does; the row needs seeds of its own)' if welch else '') + '.\n',
                 '| method | seeds | ' + ' | '.join(
                     f'sd vs {name} (AP) | half-width | seeds needed' for name, _ in comparisons) +
                 (' | sd (AP) | Welch half-width | student seeds needed' if welch else '') + ' |',
-                '|---|---:|' + '---:|---:|---:|' * (len(comparisons) + welch)]
+                '|---|---:|' + '---:|---:|---:|' * (len(comparisons) + int(welch))]
         needed, widest, student_seeds = [], [], []
         for row, runs in proxy_rows:
             cells = [row.label, str(len(runs))]
@@ -182,14 +177,13 @@ def resolution_table(rows: Sequence, records: List[dict], proxies: Dict[str, obj
                           str(seeds)]
             if welch:
                 aps = [r['AP'] for r in runs]
-                if len(aps) < 2:
+                interval, paired = gain_interval(runs, students, level)
+                if paired is not None or len(aps) < 2:
                     cells += ['-', '-', '-']
                 else:
                     sd = float(np.std(aps, ddof=1))
-                    interval, _ = gain_interval(runs, students, level)
-                    seeds = second_seeds_for_half_width(
-                        sd, len(aps), float(np.std([r['AP'] for r in students], ddof=1)),
-                        half_width, level)
+                    seeds = second_seeds_for_half_width(sd, len(aps), student_sd, half_width,
+                                                        level)
                     widest.append(interval.half_width)
                     student_seeds.append(seeds)
                     cells += [f'{100 * sd:.2f}', f'{100 * interval.half_width:.2f}',

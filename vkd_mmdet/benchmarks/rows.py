@@ -1,9 +1,10 @@
 """The leaderboard's rows as data: which config of which proxy, with which loss weights.
 
-``make bench-methods`` (:func:`~vkd_mmdet.benchmarks.leaderboard.run_leaderboard`) trains every
-row of :data:`ROWS` for every seed; ``--diagnosis`` adds :data:`DIAGNOSIS_ROWS`. A row names a
-config file of the demo config folder (``configs/demo``) and, optionally, ``--cfg-options`` of its
-own; adding a method is adding a line here.
+``tools/bench_methods.py`` (:func:`~vkd_mmdet.benchmarks.leaderboard.run_leaderboard`) trains
+every row of :data:`ROWS` of the proxies it runs for every seed (``make bench-methods``: FCOS and
+Faster R-CNN; ``make bench-methods-gfl``: GFL); ``--diagnosis`` adds :data:`DIAGNOSIS_ROWS`. A
+row names a config file of the demo config folder (``configs/demo``) and, optionally,
+``--cfg-options`` of its own; adding a method is adding a line here.
 """
 import os.path as osp
 from typing import Dict, List, NamedTuple, Optional
