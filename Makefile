@@ -49,7 +49,7 @@ bench-accuracy: $(STAMP)
 # every method in one table, is bench-methods-gfl: a section of the same page.
 bench-methods: $(STAMP)
 	$(PY) tools/bench_methods.py --proxies fcos faster-rcnn --seeds 0 1 2 --jobs 2 --reuse-runs \
-		--markdown docs/methods.md
+		--markdown docs/methods.md --config-readmes configs
 
 # The GFL proxy with the seeds its intervals need (every method in one table, LD, CrossKD and
 # VkD + CrossKD included): its own section of docs/methods.md, per seed in
@@ -59,7 +59,8 @@ bench-methods: $(STAMP)
 # trained again once.
 bench-methods-gfl: $(STAMP)
 	$(PY) tools/bench_methods.py --proxies gfl --seeds 0 1 2 3 4 5 6 7 \
-		--student-seeds $(shell seq 8 31) --jobs 2 --reuse-runs --markdown docs/methods.md
+		--student-seeds $(shell seq 8 31) --jobs 2 --reuse-runs --markdown docs/methods.md \
+		--config-readmes configs
 
 # The tuned-weights section of docs/methods.md: every feature method's loss weight swept on the
 # held-out tune split (never the val split), then each at its best factor on val, 3 seeds
@@ -67,7 +68,7 @@ bench-methods-gfl: $(STAMP)
 bench-methods-tuned: $(STAMP)
 	$(PY) tools/bench_methods.py --sweep-weights --jobs 2 --reuse-runs
 	$(PY) tools/bench_methods.py --weights-from work_dirs/bench_methods/tune/sweep.json \
-		--seeds 0 1 2 --jobs 2 --reuse-runs --markdown docs/methods.md
+		--seeds 0 1 2 --jobs 2 --reuse-runs --markdown docs/methods.md --config-readmes configs
 
 # VkD's diagnosis (docs/vkd_diagnosis.md): its variants on val, 3 seeds, and the gradient norms of
 # every feature method; tables into work_dirs/bench_methods/val/diagnosis.md.

@@ -93,6 +93,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--reuse-runs', action='store_true',
                         help='reuse finished runs of the same config, seed, iterations, options')
     parser.add_argument('--markdown', help='write the page (setting, commands, table) here')
+    parser.add_argument('--config-readmes', metavar='CONFIGS',
+                        help='with --markdown: rewrite the proxy-results block of '
+                        'CONFIGS/<folder>/README.md from the per-seed files beside the page')
     parser.add_argument('--sweep-weights', action='store_true',
                         help='tune: one seed per (row, factor) on the held-out tune split')
     parser.add_argument('--sweep-factors', type=float, nargs='+', default=[0.25, 0.5, 1.0, 2.5],
@@ -110,6 +113,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.sweep_weights and args.weights_from:
         parser.error('--sweep-weights tunes, --weights-from reports tuned weights: give one')
+    if args.config_readmes and not args.markdown:
+        parser.error('--config-readmes writes from the page\'s per-seed files: give --markdown')
     if args.student_seeds and (args.sweep_weights or args.diagnosis):
         parser.error('--student-seeds is for the reported tables: not with --sweep-weights or '
                      '--diagnosis')

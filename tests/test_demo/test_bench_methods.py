@@ -182,6 +182,11 @@ def test_student_seeds_train_the_student_alone_only_and_the_page_says_welch(tmp_
         tool.parse_args(['--sweep-weights', '--student-seeds', '4'])
 
 
+def test_config_readmes_need_the_page_they_are_written_from():
+    with pytest.raises(SystemExit):
+        load_tool('bench_methods.py').parse_args(['--config-readmes', 'configs'])
+
+
 def test_tune_split_holds_out_training_images_and_leaves_val_alone(tmp_path):
     make_synthetic_coco(str(tmp_path), num_train=10, num_val=3)
     make_tune_split(str(tmp_path), 0.3)

@@ -3,6 +3,7 @@ data, one training run and its record, the teacher cache, the process pool, the 
 Welch t-intervals, ranks with ties), the per-seed file and the pages;
 ``tools/run_demo.py`` and ``tools/bench_methods.py`` are argparse shells over it. Not imported by
 ``vkd_mmdet``."""
+from .config_readmes import README_ROWS, write_config_readmes
 from .data_splits import (
     SPLITS,
     add_data_args,
@@ -36,10 +37,11 @@ from .training_run import evaluate, finished_run, read_scalars, run_key, startup
 
 __all__ = [
     'CENTER_ROWS', 'DIAGNOSIS_REFERENCE', 'DIAGNOSIS_ROWS', 'GRAD_NORM_HOOK', 'GRAD_SUFFIX',
-    'ND_CONFIG', 'PAGE_PROXIES', 'PROXIES', 'ROWS', 'SPLITS', 'SWEEP_ROWS', 'Proxy', 'Row',
-    'add_data_args', 'annotation_digest', 'cached_teacher', 'data_kwargs', 'demo_config_dir',
-    'demo_configs', 'evaluate', 'finished_run', 'make_tune_split', 'methods_table',
-    'read_per_seed_csv', 'read_scalars', 'resolution_table', 'run_demo', 'run_key',
-    'run_leaderboard', 'split_digests', 'startup_lines', 'teacher_settings', 'train',
-    'train_teacher', 'weight_options', 'with_data_root', 'write_per_seed_csv'
+    'ND_CONFIG', 'PAGE_PROXIES', 'PROXIES', 'README_ROWS', 'ROWS', 'SPLITS', 'SWEEP_ROWS',
+    'Proxy', 'Row', 'add_data_args', 'annotation_digest', 'cached_teacher', 'data_kwargs',
+    'demo_config_dir', 'demo_configs', 'evaluate', 'finished_run', 'make_tune_split',
+    'methods_table', 'read_per_seed_csv', 'read_scalars', 'resolution_table', 'run_demo',
+    'run_key', 'run_leaderboard', 'split_digests', 'startup_lines', 'teacher_settings', 'train',
+    'train_teacher', 'weight_options', 'with_data_root', 'write_config_readmes',
+    'write_per_seed_csv'
 ]

@@ -18,6 +18,7 @@ from mmengine.config import Config
 
 from ..testing import make_synthetic_coco
 from ..utils import tools_dir
+from .config_readmes import write_config_readmes
 from .data_splits import SPLITS, data_kwargs, make_tune_split, split_digests, with_data_root
 from .methods_page import page, page_section, tuned_section, write_page
 from .methods_report import grad_norm_table, methods_table, resolution_table, sweep_table
@@ -217,6 +218,9 @@ def run_leaderboard(args: argparse.Namespace, command: str) -> dict:
             text = page(args, command, table, teachers, wall_time, records,
                         osp.basename(per_seed), title)
         write_page(args.markdown, text, section, ran_proxies=args.proxies)
+        if args.config_readmes:
+            for path in write_config_readmes(args.config_readmes, args.markdown, ROWS, PROXIES):
+                print(f'proxy results written into {path}')
     print(table)
     print(f'total wall time {wall_time / 60:.1f} min')
     return results

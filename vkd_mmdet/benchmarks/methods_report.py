@@ -5,7 +5,7 @@ A record (one training run, :func:`~vkd_mmdet.benchmarks.training_run.train`) ho
 """
 import json
 import os.path as osp
-from typing import Dict, List, Optional, Sequence, Set, Tuple, Union
+from typing import Dict, List, NamedTuple, Optional, Sequence, Set, Tuple, Union
 
 import numpy as np
 
@@ -58,68 +58,99 @@ def _interval_text(interval: Union[PairedInterval, WelchInterval]) -> str:
     return f'[{100 * interval.low:+.1f}, {100 * interval.high:+.1f}]'
 
 
+class RowSummary(NamedTuple):
+    """What the tables say about one row of one proxy: its runs; its gain over the student alone
+    (``None`` for the student alone itself), with the paired gains where the interval is paired;
+    its rank among the proxy's rows; the share of the teacher-student gap it closes (``None``
+    for the student alone, NaN where the teacher is not ahead); and its paired differences to
+    the reference row (``None`` for the student alone, the reference itself, or no common
+    seed)."""
+    row: object
+    runs: List[dict]
+    gain: Optional[Union[PairedInterval, WelchInterval]]
+    paired: Optional[List[float]]
+    rank: str
+    closed: Optional[float]
+    versus: Optional[List[float]]
+
+
+def summarize_proxy(proxy: str, rows: Sequence, records: List[dict], teachers: Dict[str, dict],
+                    reference: Optional[str] = 'vkd', level: float = 0.95
+                    ) -> Dict[str, RowSummary]:
+    """:class:`RowSummary` of every row of ``rows`` of ``proxy`` with runs in ``records``, by
+    row key: gains by :func:`gain_interval` at ``level``, ranks by
+    :func:`~vkd_mmdet.utils.paired_interval.rank_with_ties` of the gains' intervals (the
+    student alone ranked with its gain of 0), differences to the ``reference`` row paired."""
+    students = _runs(records, proxy, 'student')
+    gap = teachers[proxy]['AP'] - float(np.mean([r['AP'] for r in students]))
+    proxy_rows = [r for r in rows if r.proxy == proxy and _runs(records, proxy, r.key)]
+    references = _runs(records, proxy, reference) if reference else []
+    gains = {r.key: gain_interval(_runs(records, proxy, r.key), students, level)
+             for r in proxy_rows if r.key != 'student'}
+    ranked = {key: None if np.isnan(i.low) else (i.low, i.high) for key, (i, _) in gains.items()}
+    if any(bounds is not None for bounds in ranked.values()):
+        ranked['student'] = (0.0, 0.0)  # the student alone's gain over itself
+    ranks = rank_with_ties(ranked)
+    out = {}
+    for row in proxy_rows:
+        runs = _runs(records, proxy, row.key)
+        gain, paired = gains.get(row.key, (None, None))
+        versus = None if row.key in ('student', reference) else \
+            paired_gains(runs, references) or None
+        out[row.key] = RowSummary(
+            row, runs, gain, paired, ranks.get(row.key, '-'),
+            None if gain is None else (gain.mean / gap if gap > 0 else float('nan')), versus)
+    return out
+
+
 def methods_table(rows: Sequence, records: List[dict], teachers: Dict[str, dict],
                   proxies: Dict[str, object], tuned: Dict[str, float],
                   reference: Optional[str] = 'vkd', level: float = 0.95) -> str:
     """One markdown table per proxy: a line per row (:class:`~vkd_mmdet.benchmarks.rows.Row`)
     with AP, AP50, the gain over the student alone (paired: mean ± sample std over seeds; or,
     the student alone on more seeds, the difference of the means: :func:`gain_interval`), its
-    t-interval at ``level`` and the rank it implies, ties shown:
-    :func:`~vkd_mmdet.utils.paired_interval.rank_with_ties`, the student alone ranked with
-    its gain of 0), the share of the teacher-student gap closed and the relative training time;
-    where the proxy has runs of the ``reference`` row (a row key), each row's paired AP
-    difference to that row, with its interval too."""
+    t-interval at ``level`` and the rank it implies, ties shown (:func:`summarize_proxy`), the
+    share of the teacher-student gap closed and the relative training time; where the proxy has
+    runs of the ``reference`` row (a row key), each row's paired AP difference to that row, with
+    its interval too."""
     out = []
     percent = f'{100 * level:g} % CI'
     for proxy in dict.fromkeys(r.proxy for r in rows):
-        students = _runs(records, proxy, 'student')
-        student_ap = float(np.mean([r['AP'] for r in students]))
+        summaries = summarize_proxy(proxy, rows, records, teachers, reference, level)
         # The fastest of a row's runs: the one least slowed by whatever else the machine ran.
-        student_time = min(r['train_time'] for r in students)
-        gap = teachers[proxy]['AP'] - student_ap
-        proxy_rows = [r for r in rows if r.proxy == proxy and _runs(records, proxy, r.key)]
-        references = _runs(records, proxy, reference) if reference else []
-        reference_label = next((r.label for r in proxy_rows if r.key == reference), reference)
-        gains = {r.key: gain_interval(_runs(records, proxy, r.key), students, level)
-                 for r in proxy_rows if r.key != 'student'}
-        intervals = {key: interval for key, (interval, _) in gains.items()}
-        ranked = {key: None if np.isnan(i.low) else (i.low, i.high)
-                  for key, i in intervals.items()}
-        if any(bounds is not None for bounds in ranked.values()):
-            ranked['student'] = (0.0, 0.0)  # the student alone's gain over itself
-        ranks = rank_with_ties(ranked)
+        student_time = min(r['train_time'] for r in _runs(records, proxy, 'student'))
+        has_reference = reference in summaries
+        reference_label = summaries[reference].row.label if has_reference else reference
         out += [f'**{proxies[proxy].label}**: teacher {100 * teachers[proxy]["AP"]:.1f} AP, '
                 f'{100 * teachers[proxy]["AP50"]:.1f} AP50.\n',
                 f'| method | config | loss weight | AP | AP50 | gain (AP) | {percent} | rank | '
                 'gap closed | time |' +
-                (f' vs {reference_label} (AP) | {percent} |' if references else ''),
+                (f' vs {reference_label} (AP) | {percent} |' if has_reference else ''),
                 '|---|---|---|---:|---:|---:|---:|---:|---:|---:|' +
-                ('---:|---:|' if references else '')]
-        for row in proxy_rows:
-            runs = _runs(records, proxy, row.key)
+                ('---:|---:|' if has_reference else '')]
+        for key, summary in summaries.items():
+            row, runs = summary.row, summary.runs
             weight = row.weights
-            factor = tuned.get(f'{proxy}/{row.key}')
-            if factor is not None and row.key != 'student':
+            factor = tuned.get(f'{proxy}/{key}')
+            if factor is not None and key != 'student':
                 weight = f'tuned: {factor:g} x {weight}'
-            if row.key == 'student':
+            if summary.gain is None:
                 gain_text, interval_text, closed = '-', '-', '-'
             else:
-                interval, paired = gains[row.key]
                 # Welch's interval has no gain per seed: its mean alone, the interval beside it.
-                gain_text = (_mean_std(paired, sign='+') if paired is not None else
-                             f'{100 * interval.mean:+.1f}')
-                interval_text = _interval_text(interval)
-                closed = f'{100 * interval.mean / gap:.0f} %' if gap > 0 else 'n/a'
+                gain_text = (_mean_std(summary.paired, sign='+') if summary.paired is not None
+                             else f'{100 * summary.gain.mean:+.1f}')
+                interval_text = _interval_text(summary.gain)
+                closed = 'n/a' if np.isnan(summary.closed) else f'{100 * summary.closed:.0f} %'
             relative = min(r['train_time'] for r in runs) / student_time
             line = (f'| {row.label} | `{row.config}` | {weight} | '
                     f'{_mean_std([r["AP"] for r in runs])} | '
                     f'{_mean_std([r["AP50"] for r in runs])} | {gain_text} | {interval_text} | '
-                    f'{ranks.get(row.key, "-")} | {closed} | {relative:.2f}x |')
-            if references:
-                differences = paired_gains(runs, references)
-                line += (' - | - |' if row.key in ('student', reference) or not differences
-                         else f' {_mean_std(differences, sign="+")} | '
-                         f'{_interval_text(paired_interval(differences, level))} |')
+                    f'{summary.rank} | {closed} | {relative:.2f}x |')
+            if has_reference:
+                line += (' - | - |' if summary.versus is None else
+                         f' {_mean_std(summary.versus, sign="+")} | '
+                         f'{_interval_text(paired_interval(summary.versus, level))} |')
             out.append(line)
         out.append('')
     return '\n'.join(out)
