@@ -39,6 +39,27 @@ def test_a_run_with_other_options_is_not_reused(tmp_path):
         is None
 
 
+def test_a_run_distilled_from_another_teacher_is_not_reused(tmp_path, capsys):
+    # A teacher trained again (more iterations here) makes its students' runs stale.
+    old = teacher_settings('configs/demo/teacher_gfl.py', 600, {'train_set': 'abc'})
+    new = teacher_settings('configs/demo/teacher_gfl.py', 1500, {'train_set': 'abc'})
+    record = dict(run_key('configs/demo/vkd.py', 0, 5, {}, 'abc', old), name='vkd', AP=0.1,
+                  wall_time=1.0)
+    (tmp_path / 'run').mkdir()
+    (tmp_path / 'run' / 'record.json').write_text(json.dumps(record))
+    from vkd_mmdet.benchmarks import finished_run
+    assert finished_run(str(tmp_path / 'run'), run_key('configs/demo/vkd.py', 0, 5, {}, 'abc',
+                                                       old)) == record
+    assert finished_run(str(tmp_path / 'run'), run_key('configs/demo/vkd.py', 0, 5, {}, 'abc',
+                                                       new)) is None
+    # the pool keys its tasks the same way: the run of the old teacher is reused
+    task = dict(row=('gfl', 'vkd', 1.0), config='configs/demo/vkd.py', work_dir=str(
+        tmp_path / 'run'), iters=5, seed=0, name='vkd', cfg_options={}, train_set='abc',
+        teacher_ckpt='t.pth', teacher=old)
+    assert run_all([task], jobs=1, threads=1, reuse=True)[0]['AP'] == 0.1
+    assert '1 of 1 runs reused' in capsys.readouterr().out
+
+
 def test_cached_teachers_are_read_not_trained(tmp_path):
     data = dict(num_train=6, num_val=4, image_size=[48, 64], max_objects=4,
                 object_size=[0.25, 0.6])

@@ -164,11 +164,14 @@ def test_student_seeds_train_the_student_alone_only_and_the_page_says_welch(tmp_
     args = tool.parse_args(['--data-root', str(tmp_path), '--proxies', 'gfl', '--seeds', '0',
                             '1', '--student-seeds', '1', '2', '3', '5'])
     rows = [r for r in ROWS if r.proxy == 'gfl' and r.key in ('student', 'vkd', 'crosskd')]
-    teachers = {'gfl': dict(checkpoint='teacher.pth')}
+    settings = dict(config='teacher_gfl.py', iters=600)
+    teachers = {'gfl': dict(checkpoint='teacher.pth', settings=settings)}
     tasks = student_tasks(args, rows, 'val', {}, teachers, {}, {})
     assert [(t['seed'], t['row'][1]) for t in tasks] == [
         (0, 'student'), (0, 'vkd'), (0, 'crosskd'), (1, 'student'), (1, 'vkd'), (1, 'crosskd'),
         (2, 'student'), (3, 'student'), (5, 'student')]
+    # a distilled run is keyed on its teacher too: a teacher trained again makes it stale
+    assert [t.get('teacher') for t in tasks[:3]] == [None, settings, settings]
     gfl = dict(AP=0.095, AP50=0.18)
     runs = [dict(row=('gfl', 'student', 1.0), wall_time=60.0, train_time=50.0)]
     text = page(args, 'cmd', 'TABLE', {'gfl': gfl}, 60.0, runs, 'x.csv')

@@ -57,7 +57,8 @@ def run_demo(args: argparse.Namespace) -> List[dict]:
             name = 'student+' + osp.basename(config).split('_')[0]
             records.append(train(config, osp.join(args.work_dir, f'{name}_s{seed}'),
                                  args.student_iters, seed, name, args.cfg_options,
-                                 teacher_ckpt=teacher['checkpoint'], **sets))
+                                 teacher_ckpt=teacher['checkpoint'],
+                                 teacher=teacher['settings'], **sets))
     rows = summarise(records)
     table = markdown_table(rows)
     with open(osp.join(args.work_dir, 'results.json'), 'w') as f:

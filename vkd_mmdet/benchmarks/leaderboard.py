@@ -132,8 +132,9 @@ def student_tasks(args: argparse.Namespace, rows: Sequence[Row], split: str, opt
                                       f'{row.key}{suffix}_s{seed}'),
                     iters=args.student_iters, seed=seed, name=f'{row.key}{suffix}',
                     cfg_options=task_options, train_set=train_set, eval_set=eval_set,
-                    teacher_ckpt=None if row.key == 'student' else
-                    teachers[row.proxy]['checkpoint']))
+                    **({} if row.key == 'student' else dict(
+                        teacher_ckpt=teachers[row.proxy]['checkpoint'],
+                        teacher=teachers[row.proxy]['settings']))))
     return tasks
 
 

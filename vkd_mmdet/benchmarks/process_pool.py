@@ -73,7 +73,7 @@ def run_all(tasks: List[dict], jobs: int, threads: int, reuse: bool) -> List[dic
     to_train, to_evaluate = [], []
     for i, task in enumerate(tasks):
         key = run_key(task['config'], task['seed'], task['iters'], task['cfg_options'],
-                      task.get('train_set'))
+                      task.get('train_set'), task.get('teacher'))
         record = finished_run(task['work_dir'], key) if reuse else None
         if record is None:
             to_train.append(i)

@@ -33,11 +33,14 @@ def set_iterations(cfg: Config, iters: int) -> None:
 
 
 def run_key(config: str, seed: int, iters: int, cfg_options: Optional[dict] = None,
-            train_set: Optional[str] = None) -> dict:
+            train_set: Optional[str] = None, teacher: Optional[dict] = None) -> dict:
     """What makes two runs the same run (for ``--reuse-runs``); ``train_set`` identifies the
-    training annotations (:func:`~vkd_mmdet.benchmarks.data_splits.annotation_digest`)."""
+    training annotations (:func:`~vkd_mmdet.benchmarks.data_splits.annotation_digest`),
+    ``teacher`` a distilled run's teacher (the settings it was trained with:
+    :func:`~vkd_mmdet.benchmarks.teacher_cache.teacher_settings`): a teacher trained again
+    makes its students' runs stale."""
     return dict(config=osp.relpath(config), seed=seed, iters=iters, options=cfg_options or {},
-                train_set=train_set)
+                train_set=train_set, teacher=teacher)
 
 
 def finished_run(work_dir: str, key: dict) -> Optional[dict]:
@@ -85,14 +88,15 @@ def _runner_config(config: str, work_dir: str, seed: int, name: str,
 def train(config: str, work_dir: str, iters: int, seed: int, name: str,
           cfg_options: Optional[dict] = None, teacher_ckpt: Optional[str] = None,
           reuse: bool = False, train_set: Optional[str] = None,
-          eval_set: Optional[str] = None) -> dict:
+          eval_set: Optional[str] = None, teacher: Optional[dict] = None) -> dict:
     """Train one config, return its record: metrics, times and its mmengine ``scalars.json``.
 
-    With ``reuse``, a finished run in ``work_dir`` of the same config, seed, iterations, options
-    and ``train_set`` is returned instead of training again (evaluated again if it was measured
-    on another set than ``eval_set``, the set the final validation measures).
+    With ``reuse``, a finished run in ``work_dir`` of the same config, seed, iterations,
+    options, ``train_set`` and ``teacher`` (the settings of the teacher ``teacher_ckpt`` holds)
+    is returned instead of training again (evaluated again if it was measured on another set
+    than ``eval_set``, the set the final validation measures).
     """
-    key = run_key(config, seed, iters, cfg_options, train_set)
+    key = run_key(config, seed, iters, cfg_options, train_set, teacher)
     if reuse and (record := finished_run(work_dir, key)) is not None:
         if record.get('eval_set') != eval_set:
             print(f'{name} seed {seed}: evaluating {work_dir} again (another evaluation set)')
