@@ -18,7 +18,7 @@ from typing import Dict, List, Sequence, Tuple
 import numpy as np
 
 from ..utils.paired_interval import paired_interval
-from .methods_report import summarize_proxy
+from .methods_report import interval_text, summarize_proxy
 from .per_seed_file import read_per_seed_csv
 
 #: The rows each config folder quotes, its own method first.
@@ -30,10 +30,6 @@ README_ROWS: Dict[str, Tuple[str, ...]] = {
 }
 _BLOCK = re.compile(r'(<!-- proxy-results:begin[^>]*-->\n).*?(<!-- proxy-results:end -->)',
                     re.DOTALL)
-
-
-def _interval(low: float, high: float) -> str:
-    return f'[{100 * low:+.1f}, {100 * high:+.1f}]'
 
 
 def _row_lines(keys: Sequence[str], rows: Sequence, records: List[dict],
@@ -59,7 +55,7 @@ def _row_lines(keys: Sequence[str], rows: Sequence, records: List[dict],
                     f'AP' + (f' (x{summary.runs[0]["row"][2]:g} the shipped weight)'
                              if tuned else '') + f', {100 * gain.mean:+.1f}')
             if not np.isnan(gain.low):
-                text += f' {_interval(gain.low, gain.high)}'
+                text += f' {interval_text(gain)}'
             text += f' AP over the student alone (rank {summary.rank} of {len(summaries)}'
             if not np.isnan(summary.closed):
                 text += f', {100 * summary.closed:.0f} % of the gap'
@@ -68,7 +64,7 @@ def _row_lines(keys: Sequence[str], rows: Sequence, records: List[dict],
                 versus = paired_interval(summary.versus)
                 text += f', {100 * versus.mean:+.1f}'
                 if not np.isnan(versus.low):
-                    text += f' {_interval(versus.low, versus.high)}'
+                    text += f' {interval_text(versus)}'
                 text += ' against the same-seed VkD run'
             texts.append(text)
         setting = (f'{proxies[proxy].label} ({"/".join(map(str, seeds))} seeds'

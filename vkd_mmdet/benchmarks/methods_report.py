@@ -52,7 +52,8 @@ def gain_interval(runs: List[dict], students: List[dict], level: float = 0.95
     return paired_interval(gains, level), gains
 
 
-def _interval_text(interval: Union[PairedInterval, WelchInterval]) -> str:
+def interval_text(interval: Union[PairedInterval, WelchInterval]) -> str:
+    """``[low, high]`` in AP x100 with signs, ``-`` where there is no interval."""
     if np.isnan(interval.low):
         return '-'
     return f'[{100 * interval.low:+.1f}, {100 * interval.high:+.1f}]'
@@ -135,22 +136,22 @@ def methods_table(rows: Sequence, records: List[dict], teachers: Dict[str, dict]
             if factor is not None and key != 'student':
                 weight = f'tuned: {factor:g} x {weight}'
             if summary.gain is None:
-                gain_text, interval_text, closed = '-', '-', '-'
+                gain_text, gain_interval_text, closed = '-', '-', '-'
             else:
                 # Welch's interval has no gain per seed: its mean alone, the interval beside it.
                 gain_text = (_mean_std(summary.paired, sign='+') if summary.paired is not None
                              else f'{100 * summary.gain.mean:+.1f}')
-                interval_text = _interval_text(summary.gain)
+                gain_interval_text = interval_text(summary.gain)
                 closed = 'n/a' if np.isnan(summary.closed) else f'{100 * summary.closed:.0f} %'
             relative = min(r['train_time'] for r in runs) / student_time
             line = (f'| {row.label} | `{row.config}` | {weight} | '
                     f'{_mean_std([r["AP"] for r in runs])} | '
-                    f'{_mean_std([r["AP50"] for r in runs])} | {gain_text} | {interval_text} | '
-                    f'{summary.rank} | {closed} | {relative:.2f}x |')
+                    f'{_mean_std([r["AP50"] for r in runs])} | {gain_text} | '
+                    f'{gain_interval_text} | {summary.rank} | {closed} | {relative:.2f}x |')
             if has_reference:
                 line += (' - | - |' if summary.versus is None else
                          f' {_mean_std(summary.versus, sign="+")} | '
-                         f'{_interval_text(paired_interval(summary.versus, level))} |')
+                         f'{interval_text(paired_interval(summary.versus, level))} |')
             out.append(line)
         out.append('')
     return '\n'.join(out)
