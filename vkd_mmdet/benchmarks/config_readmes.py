@@ -18,7 +18,7 @@ from typing import Dict, List, Sequence, Tuple
 import numpy as np
 
 from ..utils.paired_interval import paired_interval
-from .methods_report import interval_text, summarize_proxy
+from .methods_report import interval_text, mean_std, summarize_proxy
 from .per_seed_file import read_per_seed_csv
 
 #: The rows each config folder quotes, its own method first.
@@ -42,9 +42,7 @@ def _row_lines(keys: Sequence[str], rows: Sequence, records: List[dict],
         if not found or 'student' not in summaries:
             continue
         students = summaries['student'].runs
-        student_aps = 100 * np.array([r['AP'] for r in students])
-        student_text = (f'{student_aps.mean():.1f} ± {student_aps.std(ddof=1):.1f} AP'
-                        if len(student_aps) > 1 else f'{student_aps.mean():.1f} AP')
+        student_text = mean_std([r['AP'] for r in students]) + ' AP'
         seeds = sorted({len(s.runs) for s in found})
         if seeds != [len(students)]:
             student_text += f' over {len(students)} seeds'

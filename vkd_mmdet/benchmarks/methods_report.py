@@ -22,8 +22,9 @@ def _runs(records: List[dict], proxy: str, key: str) -> List[dict]:
     return [r for r in records if tuple(r['row'][:2]) == (proxy, key)]
 
 
-def _mean_std(values: Sequence[float], scale: float = 100.0, digits: int = 1,
-              sign: str = '') -> str:
+def mean_std(values: Sequence[float], scale: float = 100.0, digits: int = 1,
+             sign: str = '') -> str:
+    """``mean ± sample std`` of ``values`` x ``scale`` (the mean alone for one value)."""
     values = scale * np.asarray(values, dtype=float)
     text = f'{values.mean():{sign}.{digits}f}'
     return text + (f' ± {values.std(ddof=1):.{digits}f}' if len(values) > 1 else '')
@@ -139,18 +140,18 @@ def methods_table(rows: Sequence, records: List[dict], teachers: Dict[str, dict]
                 gain_text, gain_interval_text, closed = '-', '-', '-'
             else:
                 # Welch's interval has no gain per seed: its mean alone, the interval beside it.
-                gain_text = (_mean_std(summary.paired, sign='+') if summary.paired is not None
+                gain_text = (mean_std(summary.paired, sign='+') if summary.paired is not None
                              else f'{100 * summary.gain.mean:+.1f}')
                 gain_interval_text = interval_text(summary.gain)
                 closed = 'n/a' if np.isnan(summary.closed) else f'{100 * summary.closed:.0f} %'
             relative = min(r['train_time'] for r in runs) / student_time
             line = (f'| {row.label} | `{row.config}` | {weight} | '
-                    f'{_mean_std([r["AP"] for r in runs])} | '
-                    f'{_mean_std([r["AP50"] for r in runs])} | {gain_text} | '
+                    f'{mean_std([r["AP"] for r in runs])} | '
+                    f'{mean_std([r["AP50"] for r in runs])} | {gain_text} | '
                     f'{gain_interval_text} | {summary.rank} | {closed} | {relative:.2f}x |')
             if has_reference:
                 line += (' - | - |' if summary.versus is None else
-                         f' {_mean_std(summary.versus, sign="+")} | '
+                         f' {mean_std(summary.versus, sign="+")} | '
                          f'{interval_text(paired_interval(summary.versus, level))} |')
             out.append(line)
         out.append('')
@@ -177,10 +178,11 @@ def resolution_table(rows: Sequence, records: List[dict], proxies: Dict[str, obj
                                 if (r.proxy, r.key) == (proxy, reference)), reference)
         comparisons = [('student alone', students)] + \
             ([(reference_label, references)] if references else [])
-        proxy_rows = [(row, _runs(records, proxy, row.key)) for row in rows
+        # each row's gain interval as the methods table computes it: Welch's or paired
+        proxy_rows = [(row, runs, *gain_interval(runs, students, level)) for row in rows
                       if row.proxy == proxy and row.key != 'student' and
-                      _runs(records, proxy, row.key)]
-        welch = any(_seeds(runs) < _seeds(students) for _, runs in proxy_rows)
+                      (runs := _runs(records, proxy, row.key))]
+        welch = any(paired is None for *_, paired in proxy_rows)
         student_sd = float(np.std([r['AP'] for r in students], ddof=1)) if welch else 0.0
         out += [f'**{proxies[proxy].label}**: seeds for a {100 * level:g} % interval of '
                 f'half-width ≤ {100 * half_width:g} AP, from each row\'s sample std (sd) of '
@@ -195,7 +197,7 @@ def resolution_table(rows: Sequence, records: List[dict], proxies: Dict[str, obj
                 (' | sd (AP) | Welch half-width | student seeds needed' if welch else '') + ' |',
                 '|---|---:|' + '---:|---:|---:|' * (len(comparisons) + int(welch))]
         needed, widest, student_seeds = [], [], []
-        for row, runs in proxy_rows:
+        for row, runs, gain, paired in proxy_rows:
             cells = [row.label, str(len(runs))]
             for _, others in comparisons:
                 differences = paired_gains(runs, others)
@@ -209,16 +211,15 @@ def resolution_table(rows: Sequence, records: List[dict], proxies: Dict[str, obj
                           str(seeds)]
             if welch:
                 aps = [r['AP'] for r in runs]
-                interval, paired = gain_interval(runs, students, level)
                 if paired is not None or len(aps) < 2:
                     cells += ['-', '-', '-']
                 else:
                     sd = float(np.std(aps, ddof=1))
                     seeds = second_seeds_for_half_width(sd, len(aps), student_sd, half_width,
                                                         level)
-                    widest.append(interval.half_width)
+                    widest.append(gain.half_width)
                     student_seeds.append(seeds)
-                    cells += [f'{100 * sd:.2f}', f'{100 * interval.half_width:.2f}',
+                    cells += [f'{100 * sd:.2f}', f'{100 * gain.half_width:.2f}',
                               '-' if seeds is None else str(seeds)]
             out.append('| ' + ' | '.join(cells) + ' |')
         if needed:
