@@ -86,7 +86,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         help='more seeds for the student alone only (beside --seeds): every '
                         'gain over it then gets Welch\'s interval over all of each side\'s '
                         'seeds, not the paired one')
-    parser.add_argument('--teacher-iters', type=int, default=600)
+    parser.add_argument('--teacher-iters', type=int,
+                        help="every proxy's teacher (default: each proxy's own, rows.PROXIES)")
     parser.add_argument('--student-iters', type=int, default=500)
     parser.add_argument('--jobs', type=int, default=2, help='runs in parallel (processes)')
     parser.add_argument('--threads', type=int, default=1, help='torch threads per run')

@@ -11,6 +11,7 @@ from vkd_mmdet.benchmarks import (
     ND_CONFIG,
     PROXIES,
     ROWS,
+    leaderboard,
     make_tune_split,
     methods_table,
     read_per_seed_csv,
@@ -172,7 +173,7 @@ def test_student_seeds_train_the_student_alone_only_and_the_page_says_welch(tmp_
         (2, 'student'), (3, 'student'), (5, 'student')]
     # a distilled run is keyed on its teacher too: a teacher trained again makes it stale
     assert [t.get('teacher') for t in tasks[:3]] == [None, settings, settings]
-    gfl = dict(AP=0.095, AP50=0.18)
+    gfl = dict(AP=0.095, AP50=0.18, settings=settings)
     runs = [dict(row=('gfl', 'student', 1.0), wall_time=60.0, train_time=50.0)]
     text = page(args, 'cmd', 'TABLE', {'gfl': gfl}, 60.0, runs, 'x.csv')
     assert 'the student alone also ran seeds 2-3, 5, alone' in text
@@ -183,6 +184,38 @@ def test_student_seeds_train_the_student_alone_only_and_the_page_says_welch(tmp_
     assert 'Welch' not in paired
     with pytest.raises(SystemExit):
         tool.parse_args(['--sweep-weights', '--student-seeds', '4'])
+
+
+class _TeachersAsked(Exception):
+    pass
+
+
+def test_each_proxy_trains_its_teacher_for_its_own_iterations(tmp_path, monkeypatch):
+    asked = {}
+
+    def ask(tasks, jobs, threads):
+        asked.update(tasks)
+        raise _TeachersAsked
+
+    monkeypatch.setattr(leaderboard, 'train_teachers', ask)
+    tool = load_tool('bench_methods.py')
+    argv = ['--data-root', str(tmp_path / 'data'), '--work-dir', str(tmp_path / 'work'),
+            '--num-train', '4', '--num-val', '2', '--proxies', 'fcos', 'gfl']
+    with pytest.raises(_TeachersAsked):
+        leaderboard.run_leaderboard(tool.parse_args(argv), 'cmd')
+    own = {p: t['iters'] for p, t in asked.items()}
+    assert own == {p: PROXIES[p].teacher_iters for p in ('fcos', 'gfl')}
+    # the GFL teacher trains longer than the demo's FCOS teacher (rows.PROXIES says why)
+    assert own['gfl'] > own['fcos']
+    with pytest.raises(_TeachersAsked):
+        leaderboard.run_leaderboard(tool.parse_args(argv + ['--teacher-iters', '7']), 'cmd')
+    assert {t['iters'] for t in asked.values()} == {7}
+    # the page states each teacher's own iterations, from the settings it was trained with
+    teachers = {p: dict(AP=0.1, AP50=0.2, settings=dict(iters=i)) for p, i in own.items()}
+    runs = [dict(row=(p, 'student', 1.0), wall_time=60.0, train_time=50.0) for p in own]
+    text = page(tool.parse_args(argv), 'cmd', 'TABLE', teachers, 60.0, runs, 'x.csv')
+    assert f'teacher 10.0 AP ({own["gfl"]} iterations' in text
+    assert f'teacher 10.0 AP ({own["fcos"]} iterations' in text
 
 
 def test_config_readmes_need_the_page_they_are_written_from():

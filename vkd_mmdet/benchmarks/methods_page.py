@@ -134,7 +134,7 @@ def page(args: argparse.Namespace, command: str, table: str, teachers: dict,
     beside the page); a run of some proxies only gives its section a ``title`` of its own."""
     load = ', '.join(f'{x:.1f}' for x in os.getloadavg())
     teacher_text = '; '.join(f'{PROXIES[p].label}: teacher {100 * t["AP"]:.1f} AP '
-                             f'({args.teacher_iters} iterations, seed 0)'
+                             f'({t["settings"]["iters"]} iterations, seed 0)'
                              for p, t in teachers.items())
     # the page itself is `make bench-methods`; a section says its own command only
     written_by = '' if title else ' (`make bench-methods`)'

@@ -23,10 +23,12 @@ class Row(NamedTuple):
 
 
 class Proxy(NamedTuple):
-    """A teacher-student pair of the demo configs, and its name in the tables."""
+    """A teacher-student pair of the demo configs, its name in the tables, and how long its
+    teacher trains (``tools/bench_methods.py --teacher-iters`` overrides it for every proxy)."""
     teacher: str
     student: str
     label: str
+    teacher_iters: int = 600
 
 
 def demo_config_dir() -> str:
@@ -44,9 +46,12 @@ PROXIES: Dict[str, Proxy] = {
                   'one-stage: FCOS R18-w32 -> R18-w16, P3-P5'),
     'faster-rcnn': Proxy('teacher_faster-rcnn_r18-w32.py', 'student_faster-rcnn_r18-w16.py',
                          'two-stage: Faster R-CNN R18-w32 -> R18-w16, P2-P4'),
-    # The head methods (LD, CrossKD) need a GFL head on both sides.
+    # The head methods (LD, CrossKD) need a GFL head on both sides. 600 iterations leave the GFL
+    # teacher at 9.5 AP, 1.2 above its student: too weak to rank methods by (every gain < 1.5
+    # AP). At 1500 (22.9 AP, 6.6 min once) the gains are ten times larger and their order
+    # changes (docs/vkd_diagnosis.md, section 7).
     'gfl': Proxy('teacher_gfl_r18-w32.py', 'student_gfl_r18-w16.py',
-                 'one-stage, head distillation: GFL R18-w32 -> R18-w16, P3-P5'),
+                 'one-stage, head distillation: GFL R18-w32 -> R18-w16, P3-P5', 1500),
 }
 #: The proxies of the page itself (``make bench-methods``): a run that covers them writes the
 #: page; a run of others only (the GFL proxy at the seeds its intervals need) is a section of it.
