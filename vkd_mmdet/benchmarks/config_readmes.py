@@ -17,7 +17,6 @@ from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 
-from ..utils.paired_interval import paired_interval
 from .methods_report import interval_text, mean_std, summarize_proxy
 from .per_seed_file import read_per_seed_csv
 
@@ -58,8 +57,8 @@ def _row_lines(keys: Sequence[str], rows: Sequence, records: List[dict],
             if not np.isnan(summary.closed):
                 text += f', {100 * summary.closed:.0f} % of the gap'
             text += ')'
-            if summary.versus is not None:
-                versus = paired_interval(summary.versus)
+            versus = summary.versus_interval
+            if versus is not None:
                 text += f', {100 * versus.mean:+.1f}'
                 if not np.isnan(versus.low):
                     text += f' {interval_text(versus)}'

@@ -65,8 +65,8 @@ class RowSummary(NamedTuple):
     (``None`` for the student alone itself), with the paired gains where the interval is paired;
     its rank among the proxy's rows; the share of the teacher-student gap it closes (``None``
     for the student alone, NaN where the teacher is not ahead); and its paired differences to
-    the reference row (``None`` for the student alone, the reference itself, or no common
-    seed)."""
+    the reference row with their interval (both ``None`` for the student alone, the reference
+    itself, or no common seed)."""
     row: object
     runs: List[dict]
     gain: Optional[Union[PairedInterval, WelchInterval]]
@@ -74,6 +74,7 @@ class RowSummary(NamedTuple):
     rank: str
     closed: Optional[float]
     versus: Optional[List[float]]
+    versus_interval: Optional[PairedInterval]
 
 
 def summarize_proxy(proxy: str, rows: Sequence, records: List[dict], teachers: Dict[str, dict],
@@ -101,7 +102,8 @@ def summarize_proxy(proxy: str, rows: Sequence, records: List[dict], teachers: D
             paired_gains(runs, references) or None
         out[row.key] = RowSummary(
             row, runs, gain, paired, ranks.get(row.key, '-'),
-            None if gain is None else (gain.mean / gap if gap > 0 else float('nan')), versus)
+            None if gain is None else (gain.mean / gap if gap > 0 else float('nan')), versus,
+            None if versus is None else paired_interval(versus, level))
     return out
 
 
@@ -152,7 +154,7 @@ def methods_table(rows: Sequence, records: List[dict], teachers: Dict[str, dict]
             if has_reference:
                 line += (' - | - |' if summary.versus is None else
                          f' {mean_std(summary.versus, sign="+")} | '
-                         f'{interval_text(paired_interval(summary.versus, level))} |')
+                         f'{interval_text(summary.versus_interval)} |')
             out.append(line)
         out.append('')
     return '\n'.join(out)
