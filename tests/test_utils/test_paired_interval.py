@@ -5,7 +5,11 @@ import math
 import numpy as np
 import pytest
 
-from vkd_mmdet.utils.paired_interval import paired_interval, rank_with_ties, seeds_for_half_width
+from vkd_mmdet.utils.paired_interval import (
+    paired_interval,
+    rank_by_comparisons,
+    seeds_for_half_width,
+)
 
 # Two-sided 95 % (the 0.975 quantile) and 99 % (0.995) critical values of Student's t, from the
 # standard printed tables (e.g. NIST/SEMATECH e-Handbook, 1.3.6.7.2), to the digits printed there.
@@ -59,18 +63,25 @@ def test_seeds_for_half_width_by_hand():
         seeds_for_half_width(1.0, 0.0)
 
 
-def test_rank_with_ties_on_constructed_intervals():
-    # apart: a strict order
-    assert rank_with_ties({'a': (3, 4), 'b': (1, 2), 'c': (5, 6)}) == \
-        {'c': '1', 'a': '2', 'b': '3'}
-    # all overlapping: all tied
-    assert rank_with_ties({'a': (1, 3), 'b': (2, 4), 'c': (2.5, 2.6)}) == \
+def test_rank_by_comparisons_on_constructed_differences():
+    names = ['a', 'b', 'c']
+    # every pair resolved: a strict order (intervals of first - second)
+    assert rank_by_comparisons(names, {('a', 'b'): (1, 2), ('c', 'a'): (0.5, 3),
+                                       ('b', 'c'): (-4, -1)}) == {'c': '1', 'a': '2', 'b': '3'}
+    # nothing resolved: all tied
+    assert rank_by_comparisons(names, {('a', 'b'): (-1, 1), ('a', 'c'): (-1, 2),
+                                       ('b', 'c'): (0, 1)}) == \
         {'a': '1-3', 'b': '1-3', 'c': '1-3'}
-    # a chain: a overlaps b, b overlaps c, a lies above c
-    assert rank_with_ties({'a': (3, 4), 'b': (2.5, 3.5), 'c': (1, 2.8), 's': (0, 0)}) == \
-        {'a': '1-2', 'b': '1-3', 'c': '2-3', 's': '4'}
-    # touching ends overlap (a tie); no interval ranks '-' and does not count
-    assert rank_with_ties({'a': (1, 2), 'b': (2, 3), 'x': None}) == \
-        {'a': '1-2', 'b': '1-2', 'x': '-'}
-    with pytest.raises(ValueError, match="'a'"):
-        rank_with_ties({'a': (2, 1)})
+    # a chain: a above c, neither resolved against b; an interval touching 0 does not resolve
+    assert rank_by_comparisons(names + ['s'], {
+        ('a', 'b'): (-0.5, 1), ('b', 'c'): (-0.2, 2), ('a', 'c'): (0.1, 3),
+        ('a', 's'): (3, 4), ('b', 's'): (2, 3), ('c', 's'): (0, 2)}) == \
+        {'a': '1-2', 'b': '1-3', 'c': '2-4', 's': '3-4'}
+    # a pair without an interval is unresolved; a name compared with nobody ranks '-' and is not
+    # counted
+    assert rank_by_comparisons(names + ['x'], {('a', 'b'): (1, 2)}) == \
+        {'a': '1', 'b': '2', 'c': '-', 'x': '-'}
+    with pytest.raises(ValueError, match="'a' - 'b'"):
+        rank_by_comparisons(names, {('a', 'b'): (2, 1)})
+    with pytest.raises(ValueError, match="'z'"):
+        rank_by_comparisons(names, {('a', 'z'): (1, 2)})

@@ -12,7 +12,7 @@ import numpy as np
 from ..utils.paired_interval import (
     PairedInterval,
     paired_interval,
-    rank_with_ties,
+    rank_by_comparisons,
     seeds_for_half_width,
 )
 from ..utils.welch_interval import WelchInterval, second_seeds_for_half_width, welch_interval
@@ -77,31 +77,56 @@ class RowSummary(NamedTuple):
     versus_interval: Optional[PairedInterval]
 
 
+def _difference(a: str, b: str, runs: Dict[str, List[dict]], level: float
+                ) -> Optional[Tuple[float, float]]:
+    """The interval of row ``a`` minus row ``b`` at ``level``: over the student alone the gain's
+    (:func:`gain_interval`), between two other rows paired on their common seeds; None below two
+    of them."""
+    if 'student' in (a, b):
+        sign, row = (1, a) if b == 'student' else (-1, b)
+        interval, _ = gain_interval(runs[row], runs['student'], level)
+    else:
+        differences = paired_gains(runs[a], runs[b])
+        if not differences:
+            return None
+        interval = paired_interval(differences, level)
+        sign = 1
+    if np.isnan(interval.low):
+        return None
+    return tuple(sorted((sign * interval.low, sign * interval.high)))
+
+
 def summarize_proxy(proxy: str, rows: Sequence, records: List[dict], teachers: Dict[str, dict],
                     reference: Optional[str] = 'vkd', level: float = 0.95
                     ) -> Dict[str, RowSummary]:
     """:class:`RowSummary` of every row of ``rows`` of ``proxy`` with runs in ``records``, by
-    row key: gains by :func:`gain_interval` at ``level``, ranks by
-    :func:`~vkd_mmdet.utils.paired_interval.rank_with_ties` of the gains' intervals (the
-    student alone ranked with its gain of 0), differences to the ``reference`` row paired."""
+    row key: gains by :func:`gain_interval` at ``level``, differences to the ``reference`` row
+    paired; ranks by :func:`~vkd_mmdet.utils.paired_interval.rank_by_comparisons` of every row
+    against every other directly (:func:`_difference`), each comparison at Bonferroni's level
+    over a row's comparisons, so that every rank holds at ``level``."""
     students = _runs(records, proxy, 'student')
     gap = teachers[proxy]['AP'] - float(np.mean([r['AP'] for r in students]))
     proxy_rows = [r for r in rows if r.proxy == proxy and _runs(records, proxy, r.key)]
-    references = _runs(records, proxy, reference) if reference else []
-    gains = {r.key: gain_interval(_runs(records, proxy, r.key), students, level)
-             for r in proxy_rows if r.key != 'student'}
-    ranked = {key: None if np.isnan(i.low) else (i.low, i.high) for key, (i, _) in gains.items()}
-    if any(bounds is not None for bounds in ranked.values()):
-        ranked['student'] = (0.0, 0.0)  # the student alone's gain over itself
-    ranks = rank_with_ties(ranked)
+    runs = {r.key: _runs(records, proxy, r.key) for r in proxy_rows}
+    references = runs.get(reference, [])
+    gains = {key: gain_interval(row_runs, students, level)
+             for key, row_runs in runs.items() if key != 'student'}
+    keys = list(runs)
+    each = 1 - (1 - level) / max(len(keys) - 1, 1)
+    differences = {}
+    for i, a in enumerate(keys):
+        for b in keys[i + 1:]:
+            interval = _difference(a, b, runs, each)
+            if interval is not None:
+                differences[(a, b)] = interval
+    ranks = rank_by_comparisons(keys, differences)
     out = {}
     for row in proxy_rows:
-        runs = _runs(records, proxy, row.key)
         gain, paired = gains.get(row.key, (None, None))
         versus = None if row.key in ('student', reference) else \
-            paired_gains(runs, references) or None
+            paired_gains(runs[row.key], references) or None
         out[row.key] = RowSummary(
-            row, runs, gain, paired, ranks.get(row.key, '-'),
+            row, runs[row.key], gain, paired, ranks[row.key],
             None if gain is None else (gain.mean / gap if gap > 0 else float('nan')), versus,
             None if versus is None else paired_interval(versus, level))
     return out

@@ -8,7 +8,7 @@ interval at level ``1 - alpha`` is ``m ± t(1 - alpha / 2; n - 1) * s / sqrt(n)`
 differences, and what a reader can recompute from the per-seed file with any statistics package.
 """
 import math
-from typing import Dict, NamedTuple, Optional, Sequence, Tuple
+from typing import Dict, NamedTuple, Sequence, Tuple
 
 import numpy as np
 from scipy.stats import t as student_t
@@ -56,25 +56,43 @@ def seeds_for_half_width(sd: float, half_width: float, level: float = 0.95,
     raise ValueError(f'sd {sd}: more than {max_seeds} seeds for a half-width of {half_width}')
 
 
-def rank_with_ties(intervals: Dict[str, Optional[Tuple[float, float]]]) -> Dict[str, str]:
-    """Ranks (1 = best, higher is better) of named intervals ``(low, high)``, ties shown.
+def rank_by_comparisons(names: Sequence[str],
+                        differences: Dict[Tuple[str, str], Tuple[float, float]]
+                        ) -> Dict[str, str]:
+    """Ranks (1 = best, higher is better) of ``names`` from their direct comparisons, ties shown.
 
-    A name ranks from ``1 +`` the number of intervals that lie wholly above its own to the number
-    of intervals minus those that lie wholly below it: ``'2'`` when that is one place, ``'2-4'``
-    when it overlaps others (tied with them: the data cannot order them). ``None`` (no
-    interval: a single seed) ranks ``'-'`` and is left out of the others' counts.
+    ``differences[(a, b)]`` is an interval ``(low, high)`` of ``a - b`` (e.g. the paired
+    t-interval of their same-seed AP differences); a pair without one is unresolved. A name ranks
+    from ``1 +`` the number of names shown better than it (the interval of their difference wholly
+    on their side of 0) to the number of ranked names minus those shown worse: ``'2'`` when that
+    is one place, ``'2-4'`` when some comparisons do not resolve (tied: the data cannot order
+    them). A name compared with nobody ranks ``'-'`` and is left out of the others' counts.
+
+    Each name's rank rests on its own comparisons with every other: give them at a level that
+    holds jointly (e.g. Bonferroni, each at ``1 - alpha / (len(names) - 1)``) for a rank that
+    holds at ``1 - alpha``.
     """
-    known = {name: bounds for name, bounds in intervals.items() if bounds is not None}
-    for name, (low, high) in known.items():
+    better = dict.fromkeys(names, 0)
+    worse = dict.fromkeys(names, 0)
+    compared = set()
+    for (a, b), (low, high) in differences.items():
+        if a not in better or b not in better:
+            raise ValueError(f'comparison {a!r} - {b!r}: both must be among {list(names)}')
         if not low <= high:
-            raise ValueError(f'interval of {name!r}: expected low <= high, got ({low}, {high})')
+            raise ValueError(f'interval of {a!r} - {b!r}: expected low <= high, got '
+                             f'({low}, {high})')
+        compared |= {a, b}
+        if low > 0:  # a is better than b
+            better[b] += 1
+            worse[a] += 1
+        elif high < 0:
+            better[a] += 1
+            worse[b] += 1
     ranks = {}
-    for name, bounds in intervals.items():
-        if bounds is None:
+    for name in names:
+        if name not in compared:
             ranks[name] = '-'
             continue
-        above = sum(low > bounds[1] for other, (low, _) in known.items() if other != name)
-        below = sum(high < bounds[0] for other, (_, high) in known.items() if other != name)
-        best, worst = 1 + above, len(known) - below
+        best, worst = 1 + better[name], len(compared) - worse[name]
         ranks[name] = str(best) if best == worst else f'{best}-{worst}'
     return ranks
