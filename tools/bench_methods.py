@@ -24,7 +24,8 @@ the rows in ``vkd_mmdet/benchmarks/rows.py``):
    alone narrow every interval at once;
 3. the table (AP, AP50, the gain over the student alone with its 95 % interval, the paired
    t-interval over the same seeds, or Welch's over all of each side's seeds where the student
-   alone has more, and the rank it implies, ties shown; share of the teacher-student gap closed;
+   alone has more; the rank from direct comparisons with every other row, ties shown; share of
+   the teacher-student gap closed;
    training time relative to the student alone; the paired difference to VkD with its interval)
    and the seeds each row's spread implies for intervals of +-0.6 AP (and, the student alone on
    more seeds, the seeds of it each row's Welch interval needs), into

@@ -21,7 +21,7 @@ from typing import List, Optional, Sequence
 
 from mmengine.config import DictAction
 
-from vkd_mmdet.benchmarks import add_data_args, demo_configs, run_demo
+from vkd_mmdet.benchmarks import PROXIES, add_data_args, demo_configs, run_demo
 
 CONFIGS = demo_configs()
 
@@ -35,7 +35,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--student-config', default=CONFIGS['student'])
     parser.add_argument('--distill-configs', nargs='+', default=CONFIGS['distill'],
                         help='distillation configs, each compared with the student alone')
-    parser.add_argument('--teacher-iters', type=int, default=600, help='teacher iterations')
+    # the leaderboard's FCOS teacher is this one (the same cache): one default for both
+    parser.add_argument('--teacher-iters', type=int, default=PROXIES['fcos'].teacher_iters,
+                        help='teacher iterations')
     parser.add_argument('--student-iters', type=int, default=500,
                         help='iterations of every student run')
     parser.add_argument('--seeds', type=int, nargs='+', default=[0],

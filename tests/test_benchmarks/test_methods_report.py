@@ -16,6 +16,7 @@ from vkd_mmdet.benchmarks import (
     resolution_table,
     write_per_seed_csv,
 )
+from vkd_mmdet.benchmarks.methods_report import _difference
 
 T_975_DF2 = 4.302653  # Student's t, 0.975 quantile, 2 degrees of freedom (printed tables)
 KEYS = ('student', 'fitnet', 'cwd', 'rtk', 'vkd')
@@ -146,6 +147,27 @@ def test_a_student_alone_on_more_seeds_gets_welch_intervals_over_all_its_seeds()
     # rows paired as in the test above: the same order, vkd unresolved throughout.
     ranks = {row.key: _cells(table, row.label)[7] for row in _rows()}
     assert ranks == {'cwd': '1-2', 'fitnet': '2-3', 'vkd': '1-5', 'rtk': '3-5', 'student': '3-5'}
+
+
+def test_a_rank_comparison_is_the_same_interval_either_way_round():
+    records = _records_with_more_student_seeds()
+    runs = {key: [r for r in records if r['row'][1] == key] for key in KEYS}
+    level = 1 - 0.05 / 4
+    student = np.array(AP['student'] + MORE_STUDENT)
+    # over the student alone on more seeds: Welch's interval (scipy), negated the other way round
+    ci = ttest_ind(AP['vkd'], student, equal_var=False).confidence_interval(level)
+    low, high = _difference('vkd', 'student', runs, level)
+    assert 100 * low == pytest.approx(ci.low) and 100 * high == pytest.approx(ci.high)
+    assert _difference('student', 'vkd', runs, level) == (-high, -low)
+    # two methods: paired on their seeds
+    d = np.subtract(AP['fitnet'], AP['vkd'])
+    half = student_t.ppf(1 - 0.05 / 8, 2) * d.std(ddof=1) / math.sqrt(3)
+    low, high = _difference('fitnet', 'vkd', runs, level)
+    assert (100 * low, 100 * high) == pytest.approx((d.mean() - half, d.mean() + half))
+    assert _difference('vkd', 'fitnet', runs, level) == (-high, -low)
+    # one common seed: no interval
+    runs['fitnet'] = runs['fitnet'][:1]
+    assert _difference('fitnet', 'vkd', runs, level) is None
 
 
 def test_a_row_with_a_seed_the_student_alone_lacks_stays_paired_on_the_common_seeds():

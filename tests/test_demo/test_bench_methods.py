@@ -207,6 +207,7 @@ def test_each_proxy_trains_its_teacher_for_its_own_iterations(tmp_path, monkeypa
     assert own == {p: PROXIES[p].teacher_iters for p in ('fcos', 'gfl')}
     # the GFL teacher trains longer than the demo's FCOS teacher (rows.PROXIES says why)
     assert own['gfl'] > own['fcos']
+    asked.clear()
     with pytest.raises(_TeachersAsked):
         leaderboard.run_leaderboard(tool.parse_args(argv + ['--teacher-iters', '7']), 'cmd')
     assert {t['iters'] for t in asked.values()} == {7}

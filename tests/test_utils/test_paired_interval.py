@@ -85,3 +85,8 @@ def test_rank_by_comparisons_on_constructed_differences():
         rank_by_comparisons(names, {('a', 'b'): (2, 1)})
     with pytest.raises(ValueError, match="'z'"):
         rank_by_comparisons(names, {('a', 'z'): (1, 2)})
+    # a name against itself, or a pair given both ways round, would count twice
+    with pytest.raises(ValueError, match='each pair'):
+        rank_by_comparisons(names, {('a', 'a'): (1, 2)})
+    with pytest.raises(ValueError, match='each pair'):
+        rank_by_comparisons(names, {('a', 'b'): (1, 2), ('b', 'a'): (-2, -1)})

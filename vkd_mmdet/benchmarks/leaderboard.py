@@ -163,7 +163,8 @@ def run_leaderboard(args: argparse.Namespace, command: str) -> dict:
     teacher_train, teacher_eval = split_digests(data_root)
     teachers = train_teachers([
         (proxy, dict(config=osp.join(args.config_dir, PROXIES[proxy].teacher),
-                     iters=args.teacher_iters or PROXIES[proxy].teacher_iters,
+                     iters=(PROXIES[proxy].teacher_iters if args.teacher_iters is None
+                            else args.teacher_iters),
                      data=dict(train_set=teacher_train),
                      cfg_options=teacher_options, eval_set=teacher_eval,
                      work_dir=(osp.join(args.demo_work_dir, 'teacher') if proxy == 'fcos' else

@@ -79,9 +79,9 @@ class RowSummary(NamedTuple):
 
 def _difference(a: str, b: str, runs: Dict[str, List[dict]], level: float
                 ) -> Optional[Tuple[float, float]]:
-    """The interval of row ``a`` minus row ``b`` at ``level``: over the student alone the gain's
-    (:func:`gain_interval`), between two other rows paired on their common seeds; None below two
-    of them."""
+    """The interval of row ``a`` minus row ``b`` at ``level``: against the student alone the
+    gain's (:func:`gain_interval`), between two other rows paired on their common seeds; None
+    where there is none (fewer than two common seeds; for Welch's, one run on a side)."""
     if 'student' in (a, b):
         sign, row = (1, a) if b == 'student' else (-1, b)
         interval, _ = gain_interval(runs[row], runs['student'], level)
@@ -89,11 +89,10 @@ def _difference(a: str, b: str, runs: Dict[str, List[dict]], level: float
         differences = paired_gains(runs[a], runs[b])
         if not differences:
             return None
-        interval = paired_interval(differences, level)
-        sign = 1
+        sign, interval = 1, paired_interval(differences, level)
     if np.isnan(interval.low):
         return None
-    return tuple(sorted((sign * interval.low, sign * interval.high)))
+    return (interval.low, interval.high) if sign > 0 else (-interval.high, -interval.low)
 
 
 def summarize_proxy(proxy: str, rows: Sequence, records: List[dict], teachers: Dict[str, dict],
@@ -103,7 +102,7 @@ def summarize_proxy(proxy: str, rows: Sequence, records: List[dict], teachers: D
     row key: gains by :func:`gain_interval` at ``level``, differences to the ``reference`` row
     paired; ranks by :func:`~vkd_mmdet.utils.paired_interval.rank_by_comparisons` of every row
     against every other directly (:func:`_difference`), each comparison at Bonferroni's level
-    over a row's comparisons, so that every rank holds at ``level``."""
+    over a row's comparisons, so that each row's rank, on its own, holds at ``level``."""
     students = _runs(records, proxy, 'student')
     gap = teachers[proxy]['AP'] - float(np.mean([r['AP'] for r in students]))
     proxy_rows = [r for r in rows if r.proxy == proxy and _runs(records, proxy, r.key)]
@@ -138,7 +137,8 @@ def methods_table(rows: Sequence, records: List[dict], teachers: Dict[str, dict]
     """One markdown table per proxy: a line per row (:class:`~vkd_mmdet.benchmarks.rows.Row`)
     with AP, AP50, the gain over the student alone (paired: mean ± sample std over seeds; or,
     the student alone on more seeds, the difference of the means: :func:`gain_interval`), its
-    t-interval at ``level`` and the rank it implies, ties shown (:func:`summarize_proxy`), the
+    t-interval at ``level``, its rank from direct comparisons with every other row, ties shown
+    (:func:`summarize_proxy`), the
     share of the teacher-student gap closed and the relative training time; where the proxy has
     runs of the ``reference`` row (a row key), each row's paired AP difference to that row, with
     its interval too."""

@@ -74,10 +74,13 @@ def rank_by_comparisons(names: Sequence[str],
     """
     better = dict.fromkeys(names, 0)
     worse = dict.fromkeys(names, 0)
-    compared = set()
+    compared, pairs = set(), set()
     for (a, b), (low, high) in differences.items():
         if a not in better or b not in better:
             raise ValueError(f'comparison {a!r} - {b!r}: both must be among {list(names)}')
+        if a == b or frozenset((a, b)) in pairs:
+            raise ValueError(f'comparison {a!r} - {b!r}: expected each pair of two names once')
+        pairs.add(frozenset((a, b)))
         if not low <= high:
             raise ValueError(f'interval of {a!r} - {b!r}: expected low <= high, got '
                              f'({low}, {high})')
