@@ -55,8 +55,8 @@ bench-methods: $(STAMP)
 # VkD + CrossKD included): its own section of docs/methods.md, per seed in
 # docs/methods_proxies_gfl_per_seed.csv. Its teacher trains 1500 iterations (rows.PROXIES: at
 # the demo's 600 it is too weak to rank by). Every row on 8 seeds, the student alone on 32: its
-# spread is in every gain over it (the page's resolution table); 168 runs, about 2.8 h from
-# scratch on 2 cores, plus 7 min for the teacher.
+# spread is in every gain over it (the page's resolution table); 168 runs, about 2.5 h from
+# scratch on 2 cores (the page says where the time goes), plus 7 min for the teacher.
 bench-methods-gfl: $(STAMP)
 	$(PY) tools/bench_methods.py --proxies gfl --seeds 0 1 2 3 4 5 6 7 \
 		--student-seeds $(shell seq 8 31) --jobs 2 --reuse-runs --markdown docs/methods.md \
