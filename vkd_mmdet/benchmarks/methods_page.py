@@ -182,6 +182,7 @@ def page(args: argparse.Namespace, command: str, table: str, teachers: dict,
             f'numbers: [{per_seed}]({per_seed}) (CSV; recompute the tables with '
             f'`vkd_mmdet.benchmarks.read_per_seed_csv` and `methods_table`).\n\n'
             f'What the ranks mean, VkD\'s diagnosis, what was tried to make the proxies rank '
-            f'(validation images, seeds, schedule) and the methods that do not beat the student '
-            f'alone (RTK, ND, KD++: what was checked): [vkd_diagnosis.md](vkd_diagnosis.md).\n\n'
+            f'(validation images, seeds, schedule, teacher) and the methods that do not beat the '
+            f'student alone (RTK, ND, KD++: what was checked): '
+            f'[vkd_diagnosis.md](vkd_diagnosis.md).\n\n'
             f'{table}')
