@@ -54,12 +54,16 @@ bench-methods: $(STAMP)
 # The GFL proxy with the seeds its intervals need (every method in one table, LD, CrossKD and
 # VkD + CrossKD included): its own section of docs/methods.md, per seed in
 # docs/methods_proxies_gfl_per_seed.csv. Its teacher trains 1500 iterations (rows.PROXIES: at
-# the demo's 600 it is too weak to rank by). Every row on 8 seeds, the student alone on 32: its
-# spread is in every gain over it (the page's resolution table); 168 runs, about 2.5 h from
-# scratch on 2 cores (the page says where the time goes), plus 7 min for the teacher.
+# the demo's 600 it is too weak to rank by). Every row on 8 seeds; more where the page's
+# resolution table says a row's spread needs them for intervals of +-0.6 AP: the student alone
+# (in every gain over it), LD (the widest) and VkD (every row is compared with it) on 32, FGD and
+# CrossKD on 20, MGD on 16, two VkD ablations on 12; 256 runs, about 3.8 h from scratch on 2
+# cores (the page says where the time goes), plus 7 min for the teacher.
+GFL_ROW_SEEDS := student=8-31 ld=8-31 vkd=8-31 fgd=8-19 crosskd=8-19 mgd=8-15 vkd-linear=8-11 \
+	vkd-nonorm=8-11
 bench-methods-gfl: $(STAMP)
 	$(PY) tools/bench_methods.py --proxies gfl --seeds 0 1 2 3 4 5 6 7 \
-		--student-seeds $(shell seq 8 31) --jobs 2 --reuse-runs --markdown docs/methods.md \
+		--row-seeds $(GFL_ROW_SEEDS) --jobs 2 --reuse-runs --markdown docs/methods.md \
 		--config-readmes configs
 
 # The tuned-weights section of docs/methods.md: every feature method's loss weight swept on the

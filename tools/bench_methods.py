@@ -19,9 +19,10 @@ the rows in ``vkd_mmdet/benchmarks/rows.py``):
 2. every row of ``ROWS`` (the student alone, each method, VkD's ablations) for every seed, the
    same iterations, seed and data order for all rows, ``--jobs`` runs at a time (one process
    each, ``--threads`` torch threads), each printed with an ETA when it finishes;
-   ``--student-seeds`` runs the student alone on more seeds than the rest: it is in every
-   comparison and, where its seed-to-seed spread dominates the paired gains, more seeds of it
-   alone narrow every interval at once;
+   ``--row-seeds ROW=SEEDS`` runs some rows on more seeds than the rest: the student alone (it
+   is in every comparison and, where its seed-to-seed spread dominates the paired gains, more
+   seeds of it alone narrow every interval over it at once), and rows whose differences spread
+   more than the others';
 3. the table (AP, AP50, the gain over the student alone with its 95 % interval, the paired
    t-interval over the same seeds, or Welch's over all of each side's seeds where the student
    alone has more; the rank from direct comparisons with every other row, ties shown; share of
@@ -53,18 +54,27 @@ beside ``DIAGNOSIS_REFERENCE`` on the val split, plus seed 0 of every feature me
 import argparse
 import shlex
 import sys
-from typing import Optional, Sequence
+from typing import List, Optional, Sequence, Tuple
 
 from mmengine.config import DictAction
 
 from vkd_mmdet.benchmarks import (
     PAGE_PROXIES,
     PROXIES,
+    ROWS,
     SWEEP_ROWS,
     add_data_args,
     demo_config_dir,
+    parse_row_seeds,
     run_leaderboard,
 )
+
+
+def _row_seeds(text: str) -> Tuple[str, List[int]]:
+    try:
+        return parse_row_seeds(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -83,10 +93,12 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         f'--sweep-weights: {" ".join(SWEEP_ROWS)}; with --weights-from: the rows '
                         'it tuned); the student alone always runs')
     parser.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
-    parser.add_argument('--student-seeds', type=int, nargs='+',
-                        help='more seeds for the student alone only (beside --seeds): every '
-                        'gain over it then gets Welch\'s interval over all of each side\'s '
-                        'seeds, not the paired one')
+    parser.add_argument('--row-seeds', type=_row_seeds, nargs='+', metavar='ROW=SEEDS',
+                        help='more seeds for some rows (beside --seeds), e.g. student=8-31 '
+                        'ld=8-31 fgd=8,9: a gain over the student alone gets Welch\'s interval '
+                        'over all of each side\'s seeds where the student alone ran seeds the '
+                        'row did not, the paired one otherwise; two methods pair on their '
+                        'common seeds')
     parser.add_argument('--teacher-iters', type=int,
                         help="every proxy's teacher (default: each proxy's own, rows.PROXIES)")
     parser.add_argument('--student-iters', type=int, default=500)
@@ -117,9 +129,17 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         parser.error('--sweep-weights tunes, --weights-from reports tuned weights: give one')
     if args.config_readmes and not args.markdown:
         parser.error('--config-readmes writes from the page\'s per-seed files: give --markdown')
-    if args.student_seeds and (args.sweep_weights or args.diagnosis):
-        parser.error('--student-seeds is for the reported tables: not with --sweep-weights or '
+    if args.row_seeds and (args.sweep_weights or args.diagnosis):
+        parser.error('--row-seeds is for the reported tables: not with --sweep-weights or '
                      '--diagnosis')
+    keys = [key for key, _ in args.row_seeds or []]
+    known = {r.key for r in ROWS}
+    for key in keys:
+        if key not in known or keys.count(key) > 1:
+            parser.error(f'--row-seeds {key}=...: ' + (
+                'a row given twice' if key in known else
+                f'no such row; the rows: {" ".join(sorted(known))}'))
+    args.row_seeds = dict(args.row_seeds or [])
     if args.diagnosis and (args.sweep_weights or args.weights_from):
         parser.error('--diagnosis runs at the shipped weights: no --sweep-weights/--weights-from')
     return args

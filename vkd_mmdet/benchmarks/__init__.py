@@ -32,16 +32,17 @@ from .rows import (
     Row,
     demo_config_dir,
 )
+from .seed_ranges import format_seed_ranges, parse_row_seeds
 from .teacher_cache import cached_teacher, teacher_settings, train_teacher
 from .training_run import evaluate, finished_run, read_scalars, run_key, startup_lines, train
 
 __all__ = [
     'CENTER_ROWS', 'DIAGNOSIS_REFERENCE', 'DIAGNOSIS_ROWS', 'GRAD_NORM_HOOK', 'GRAD_SUFFIX',
-    'ND_CONFIG', 'PAGE_PROXIES', 'PROXIES', 'README_ROWS', 'ROWS', 'SPLITS', 'SWEEP_ROWS',
-    'Proxy', 'Row', 'add_data_args', 'annotation_digest', 'cached_teacher', 'data_kwargs',
-    'demo_config_dir', 'demo_configs', 'evaluate', 'finished_run', 'make_tune_split',
-    'methods_table', 'read_per_seed_csv', 'read_scalars', 'resolution_table', 'run_demo',
-    'run_key', 'run_leaderboard', 'split_digests', 'startup_lines', 'teacher_settings', 'train',
-    'train_teacher', 'weight_options', 'with_data_root', 'write_config_readmes',
-    'write_per_seed_csv'
+    'ND_CONFIG', 'PAGE_PROXIES', 'PROXIES', 'Proxy', 'README_ROWS', 'ROWS', 'Row', 'SPLITS',
+    'SWEEP_ROWS', 'add_data_args', 'annotation_digest', 'cached_teacher', 'data_kwargs',
+    'demo_config_dir', 'demo_configs', 'evaluate', 'finished_run', 'format_seed_ranges',
+    'make_tune_split', 'methods_table', 'parse_row_seeds', 'read_per_seed_csv', 'read_scalars',
+    'resolution_table', 'run_demo', 'run_key', 'run_leaderboard', 'split_digests', 'startup_lines',
+    'teacher_settings', 'train', 'train_teacher', 'weight_options', 'with_data_root',
+    'write_config_readmes', 'write_per_seed_csv'
 ]

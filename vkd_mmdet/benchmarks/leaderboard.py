@@ -91,7 +91,8 @@ def grad_norm_tasks(tasks: List[dict], seed: int) -> List[dict]:
 def selected_rows(args: argparse.Namespace, tuned: Dict[str, float]) -> List[Row]:
     """The rows this invocation runs: ``--rows``, else the mode's default (every row; the
     sweep's feature methods; the rows ``--weights-from`` tuned; the diagnosis' variants and
-    references), the student alone always, of the proxies ``--proxies`` names."""
+    references), the student alone always, of the proxies ``--proxies`` names; every row of
+    ``--row-seeds`` must be among them."""
     if args.diagnosis:
         default_rows = [*DIAGNOSIS_REFERENCE, *(r.key for r in DIAGNOSIS_ROWS)]
     elif tuned:  # the rows the sweep tuned ('proxy/key')
@@ -99,23 +100,29 @@ def selected_rows(args: argparse.Namespace, tuned: Dict[str, float]) -> List[Row
     else:
         default_rows = SWEEP_ROWS if args.sweep_weights else [r.key for r in ROWS]
     wanted = {'student', *(args.rows or default_rows)}
-    return [r for r in ROWS + DIAGNOSIS_ROWS if r.key in wanted and r.proxy in args.proxies]
+    rows = [r for r in ROWS + DIAGNOSIS_ROWS if r.key in wanted and r.proxy in args.proxies]
+    unknown = set(args.row_seeds or ()) - {r.key for r in rows}
+    if unknown:
+        raise ValueError(f'--row-seeds {" ".join(sorted(unknown))}: not among the rows of this '
+                         f'run ({" ".join(r.key for r in rows)})')
+    return rows
 
 
 def student_tasks(args: argparse.Namespace, rows: Sequence[Row], split: str, options: dict,
                   teachers: Dict[str, dict], tuned: Dict[str, float],
                   center_options: dict) -> List[dict]:
     """One :func:`~vkd_mmdet.benchmarks.training_run.train` task (plus its ``row``:
-    ``(proxy, key, loss-weight factor)``) per seed, row and weight factor, in that order; the
-    seeds of ``args.student_seeds`` that ``args.seeds`` lacks, after them, for the student alone
-    only."""
+    ``(proxy, key, loss-weight factor)``) per seed, row and weight factor, in that order: every
+    row on ``args.seeds``, the rows of ``args.row_seeds`` (``{row key: seeds}``) on those seeds
+    too."""
+    extra = args.row_seeds or {}
     train_set, eval_set = split_digests(args.data_root, split)
     factors = args.sweep_factors if args.sweep_weights else [1.0]
-    seeds = args.seeds[:1] if args.sweep_weights else \
-        list(dict.fromkeys([*args.seeds, *(args.student_seeds or [])]))
+    row_seeds = {r.key: set(args.seeds[:1] if args.sweep_weights else args.seeds) |
+                 set(extra.get(r.key, ())) for r in rows}
     tasks = []
-    for seed in seeds:
-        for row in rows if seed in args.seeds else [r for r in rows if r.key == 'student']:
+    for seed in sorted(set().union(*row_seeds.values())):
+        for row in (r for r in rows if seed in row_seeds[r.key]):
             for factor in ([1.0] if row.key == 'student' else factors):
                 factor = tuned.get(f'{row.proxy}/{row.key}', factor)
                 config = osp.join(args.config_dir, row.config)

@@ -9,7 +9,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .rows import PAGE_PROXIES, PROXIES
+from .rows import PAGE_PROXIES, PROXIES, ROWS
+from .seed_ranges import format_seed_ranges
 
 #: The tuned-weights run's section of the page (``--weights-from``).
 TUNED_SECTION = 'tuned-weights'
@@ -90,17 +91,6 @@ def run_minutes(records: Sequence[dict], jobs: int) -> str:
     return text + ')'
 
 
-def _seed_ranges(seeds: Sequence[int]) -> str:
-    """``[8, 9, 10, 12]`` as ``'8-10, 12'``."""
-    seeds, parts = sorted(seeds), []
-    for seed in seeds:
-        if parts and seed == parts[-1][1] + 1:
-            parts[-1][1] = seed
-        else:
-            parts.append([seed, seed])
-    return ', '.join(str(a) if a == b else f'{a}-{b}' for a, b in parts)
-
-
 def tuned_section(args: argparse.Namespace, command: str, table: str,
                   records: Sequence[dict], per_seed: str) -> str:
     """The page's tuned-weights section: the sweep (its command, its table) and the table of the
@@ -139,16 +129,25 @@ def page(args: argparse.Namespace, command: str, table: str, teachers: dict,
     # the page itself is `make bench-methods`; a section says its own command only
     written_by = '' if title else ' (`make bench-methods`)'
     title = title or '# Which method works: distillation methods on the CPU demo proxies'
-    extra = [s for s in args.student_seeds or [] if s not in args.seeds]
+    paired_text = ('the Student-t interval of the mean paired difference, mean ± t(0.975; '
+                   'n - 1) × sd / √n over n seeds')
+    more = {key: [s for s in seeds if s not in args.seeds]
+            for key, seeds in (args.row_seeds or {}).items()}
+    labels = {r.key: r.label for r in ROWS if r.proxy in teachers}
     gain_text = (
         'gain: AP minus the same-seed student alone (a paired difference), mean ± sample std; '
-        '95 % CI: the Student-t interval of the mean paired difference, mean ± t(0.975; n - 1) '
-        '× sd / √n over n seeds' if not extra else
-        f'the student alone also ran seeds {_seed_ranges(extra)}, alone: it is in every '
-        'comparison, and where its spread dominates the paired gains its seeds narrow every '
-        'interval over it (the resolution table below shows the arithmetic); gain: mean AP '
-        'minus the student alone\'s mean AP over all its seeds; 95 % CI: Welch\'s t-interval '
-        'of that difference (each side\'s sample variance over its own seeds, '
+        f'95 % CI: {paired_text}' if not any(more.values()) else
+        'more seeds for some rows: ' + '; '.join(
+            f'{labels.get(key, key)} {format_seed_ranges(seeds)}'
+            for key, seeds in more.items() if seeds) +
+        ' (the student alone is in every comparison over it: where its spread dominates the '
+        'paired gains, its seeds narrow every interval over it; rows whose differences spread '
+        'more than the others\' get seeds of their own; the resolution table below shows the '
+        'arithmetic); gain over the student alone, where the row ran every seed of the student '
+        'alone: AP minus the same-seed student alone, mean ± sample std, 95 % CI: '
+        f'{paired_text}; where the student alone ran seeds the row did not: mean AP minus the '
+        'student alone\'s mean AP over all its seeds (the mean alone), 95 % CI: Welch\'s '
+        't-interval of that difference (each side\'s sample variance over its own seeds, '
         'Welch-Satterthwaite degrees of freedom; `scipy.stats.ttest_ind(..., '
         'equal_var=False)`), not paired: it leaves out the covariance of same-seed runs, '
         'conservative where that is positive, not where negative')
@@ -169,7 +168,8 @@ def page(args: argparse.Namespace, command: str, table: str, teachers: dict,
             f'of rows minus those shown worse, a range where comparisons do not resolve (tied: '
             f'the data cannot order them); each comparison is therefore wider than the 95 % '
             f'columns: a gain clear of 0 there can still rank tied with the student alone; vs '
-            f'VkD: AP minus the same-seed VkD run, with its paired 95 % t-interval; gap closed: '
+            f'VkD: AP minus the same-seed VkD run, with its paired 95 % t-interval over their '
+            f'common seeds; gap closed: '
             f'mean gain / (teacher AP - mean student AP); time: training iterations (data '
             f'loading included, validation excluded), the fastest run of the row relative to '
             f'the fastest student alone of the same proxy (the least contended runs; wall time '
