@@ -13,10 +13,12 @@ summarize_proxy`), and its paired difference to VkD.
 import glob
 import os.path as osp
 import re
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Sequence, Tuple, Union
 
 import numpy as np
 
+from ..utils.paired_interval import PairedInterval
+from ..utils.welch_interval import WelchInterval
 from .methods_report import interval_text, mean_std, summarize_proxy
 from .per_seed_file import read_per_seed_csv
 
@@ -29,6 +31,12 @@ README_ROWS: Dict[str, Tuple[str, ...]] = {
 }
 _BLOCK = re.compile(r'(<!-- proxy-results:begin[^>]*-->\n).*?(<!-- proxy-results:end -->)',
                     re.DOTALL)
+
+
+def _estimate(interval: Union[PairedInterval, WelchInterval]) -> str:
+    """``+5.5 [+4.9, +6.0]`` (AP x100); the mean alone where there is no interval."""
+    text = f'{100 * interval.mean:+.1f}'
+    return text if np.isnan(interval.low) else f'{text} {interval_text(interval)}'
 
 
 def _row_lines(keys: Sequence[str], rows: Sequence, records: List[dict],
@@ -47,22 +55,15 @@ def _row_lines(keys: Sequence[str], rows: Sequence, records: List[dict],
             student_text += f' over {len(students)} seeds'
         texts = []
         for summary in found:
-            gain = summary.gain
             text = (f'{summary.row.label} {100 * np.mean([r["AP"] for r in summary.runs]):.1f} '
                     f'AP' + (f' (x{summary.runs[0]["row"][2]:g} the shipped weight)'
-                             if tuned else '') + f', {100 * gain.mean:+.1f}')
-            if not np.isnan(gain.low):
-                text += f' {interval_text(gain)}'
+                             if tuned else '') + f', {_estimate(summary.gain)}')
             text += f' AP over the student alone (rank {summary.rank} of {len(summaries)}'
             if not np.isnan(summary.closed):
                 text += f', {100 * summary.closed:.0f} % of the gap'
             text += ')'
-            versus = summary.versus_interval
-            if versus is not None:
-                text += f', {100 * versus.mean:+.1f}'
-                if not np.isnan(versus.low):
-                    text += f' {interval_text(versus)}'
-                text += ' against the same-seed VkD run'
+            if summary.versus_interval is not None:
+                text += f', {_estimate(summary.versus_interval)} against the same-seed VkD run'
             texts.append(text)
         setting = (f'{proxies[proxy].label} ({"/".join(map(str, seeds))} seeds'
                    f'{", loss weights tuned on the tune split" if tuned else ""}; teacher '
