@@ -25,14 +25,13 @@ the rows in ``vkd_mmdet/benchmarks/rows.py``):
    more than the others';
 3. the table (AP, AP50, the gain over the student alone with its 95 % interval, the paired
    t-interval over the same seeds, or Welch's over all of each side's seeds where the student
-   alone has more; the rank from direct comparisons with every other row, ties shown; share of
-   the teacher-student gap closed;
-   training time relative to the student alone; the paired difference to VkD with its interval)
-   and the seeds each row's spread implies for intervals of +-0.6 AP (and, the student alone on
-   more seeds, the seeds of it each row's Welch interval needs), into
-   ``<work-dir>/val/methods.md``, every run's numbers into ``methods_per_seed.csv`` beside it,
-   and, with ``--markdown``, a page with the setting, the command and the total run time, its
-   per-seed CSV beside it (``<page>_per_seed.csv``).
+   alone ran seeds the row did not; the rank from direct comparisons with every other row, ties
+   shown; share of the teacher-student gap closed; training time relative to the student alone;
+   the paired difference to VkD with its interval) and the seeds each row's spread implies for
+   intervals of +-0.6 AP (and, for the rows with Welch's interval, the seeds of the student alone
+   it needs), into ``<work-dir>/val/methods.md``, every run's numbers into
+   ``methods_per_seed.csv`` beside it, and, with ``--markdown``, a page with the setting, the
+   command and the total run time, its per-seed CSV beside it (``<page>_per_seed.csv``).
 
 AP is measured on 1000 validation images (``--num-val``; the demo's 200 are the first of them):
 on 200, the seed-to-seed spread of a row's paired gains was 1.3-1.7 times its spread on 2000
@@ -65,6 +64,7 @@ from vkd_mmdet.benchmarks import (
     SWEEP_ROWS,
     add_data_args,
     demo_config_dir,
+    format_seed_ranges,
     parse_row_seeds,
     run_leaderboard,
 )
@@ -93,12 +93,14 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         f'--sweep-weights: {" ".join(SWEEP_ROWS)}; with --weights-from: the rows '
                         'it tuned); the student alone always runs')
     parser.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
-    parser.add_argument('--row-seeds', type=_row_seeds, nargs='+', metavar='ROW=SEEDS',
+    parser.add_argument('--row-seeds', type=_row_seeds, nargs='+', action='extend',
+                        metavar='ROW=SEEDS',
                         help='more seeds for some rows (beside --seeds), e.g. student=8-31 '
-                        'ld=8-31 fgd=8,9: a gain over the student alone gets Welch\'s interval '
-                        'over all of each side\'s seeds where the student alone ran seeds the '
-                        'row did not, the paired one otherwise; two methods pair on their '
-                        'common seeds')
+                        'ld=8-31 fgd=8,9; a row\'s seeds must be among the student alone\'s '
+                        '(every gain is over it): a gain gets the paired interval where the row '
+                        'ran every seed of the student alone, Welch\'s over all of each side\'s '
+                        'seeds where the student alone ran more; two methods pair on their common '
+                        'seeds')
     parser.add_argument('--teacher-iters', type=int,
                         help="every proxy's teacher (default: each proxy's own, rows.PROXIES)")
     parser.add_argument('--student-iters', type=int, default=500)
@@ -133,13 +135,21 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         parser.error('--row-seeds is for the reported tables: not with --sweep-weights or '
                      '--diagnosis')
     keys = [key for key, _ in args.row_seeds or []]
-    known = {r.key for r in ROWS}
+    # the proxies' rows; --rows narrows them (the student alone always runs)
+    known = {r.key for r in ROWS if r.proxy in args.proxies and
+             (args.rows is None or r.key in {'student', *args.rows})}
     for key in keys:
         if key not in known or keys.count(key) > 1:
             parser.error(f'--row-seeds {key}=...: ' + (
                 'a row given twice' if key in known else
-                f'no such row; the rows: {" ".join(sorted(known))}'))
+                f'not a row of this run; its rows: {" ".join(sorted(known))}'))
     args.row_seeds = dict(args.row_seeds or [])
+    student = {*args.seeds, *args.row_seeds.get('student', ())}
+    for key, seeds in args.row_seeds.items():
+        if not set(seeds) <= student:
+            parser.error(f'--row-seeds {key}=...: seeds {format_seed_ranges(set(seeds) - student)} '
+                         'are not the student alone\'s (--seeds, --row-seeds student=...): '
+                         'every gain is over the student alone')
     if args.diagnosis and (args.sweep_weights or args.weights_from):
         parser.error('--diagnosis runs at the shipped weights: no --sweep-weights/--weights-from')
     return args

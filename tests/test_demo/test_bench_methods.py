@@ -159,39 +159,53 @@ def test_another_val_set_evaluates_finished_runs_again_and_trains_nothing(bench_
     assert [osp.getmtime(p) for p in checkpoints] == before
 
 
-def test_row_seeds_train_those_rows_only_and_the_page_says_which_interval(tmp_path):
+def test_row_seeds_train_those_rows_only_and_the_page_says_which_interval(tmp_path, capsys):
     tool = load_tool('bench_methods.py')
     make_synthetic_coco(str(tmp_path), num_train=4, num_val=2)
     args = tool.parse_args(['--data-root', str(tmp_path), '--proxies', 'gfl', '--seeds', '0',
-                            '1', '--row-seeds', 'student=1-3,5', 'crosskd=4'])
-    assert args.row_seeds == {'student': [1, 2, 3, 5], 'crosskd': [4]}
+                            '1', '--row-seeds', 'student=1-3,5', 'crosskd=3'])
+    assert args.row_seeds == {'student': [1, 2, 3, 5], 'crosskd': [3]}
     rows = [r for r in ROWS if r.proxy == 'gfl' and r.key in ('student', 'vkd', 'crosskd')]
     settings = dict(config='teacher_gfl.py', iters=600)
     teachers = {'gfl': dict(checkpoint='teacher.pth', settings=settings)}
     tasks = student_tasks(args, rows, 'val', {}, teachers, {}, {})
     assert [(t['seed'], t['row'][1]) for t in tasks] == [
         (0, 'student'), (0, 'vkd'), (0, 'crosskd'), (1, 'student'), (1, 'vkd'), (1, 'crosskd'),
-        (2, 'student'), (3, 'student'), (4, 'crosskd'), (5, 'student')]
+        (2, 'student'), (3, 'student'), (3, 'crosskd'), (5, 'student')]
     # a distilled run is keyed on its teacher too: a teacher trained again makes it stale
     assert [t.get('teacher') for t in tasks[:3]] == [None, settings, settings]
     gfl = dict(AP=0.095, AP50=0.18, settings=settings)
     runs = [dict(row=('gfl', 'student', 1.0), wall_time=60.0, train_time=50.0)]
     text = page(args, 'cmd', 'TABLE', {'gfl': gfl}, 60.0, runs, 'x.csv')
-    assert 'more seeds for some rows: student alone 2-3, 5; CrossKD 4 (' in text
+    assert 'more seeds for some rows: student alone 2-3, 5; CrossKD 3 (' in text
     assert "where the student alone ran seeds the row did not" in text
     assert "95 % CI: Welch's t-interval" in text
     paired = page(tool.parse_args(['--seeds', '0', '1']), 'cmd', 'TABLE', {'gfl': gfl}, 60.0,
                   runs, 'x.csv')
     assert 'the Student-t interval of the mean paired difference' in paired
     assert 'Welch' not in paired
-    for wrong in (['--sweep-weights', '--row-seeds', 'student=4'],
-                  ['--row-seeds', 'nosuchrow=4'], ['--row-seeds', 'ld=4', 'ld=5'],
-                  ['--row-seeds', 'ld=5-4'], ['--row-seeds', 'ld']):
+    # the flag given twice adds up (argparse 'extend')
+    twice = tool.parse_args(['--row-seeds', 'student=4-5', '--row-seeds', 'vkd=4'])
+    assert twice.row_seeds == {'student': [4, 5], 'vkd': [4]}
+    for wrong, message in [
+            (['--sweep-weights', '--row-seeds', 'student=4'], 'not with --sweep-weights'),
+            (['--row-seeds', 'nosuchrow=4'], 'nosuchrow=...: not a row of this run'),
+            (['--proxies', 'fcos', '--row-seeds', 'ld=4'], 'ld=...: not a row of this run'),
+            (['--rows', 'vkd', '--row-seeds', 'fitnet=4'], 'fitnet=...: not a row of this run'),
+            (['--proxies', 'gfl', '--row-seeds', 'student=4-9', 'ld=4', 'ld=5'],
+             'ld=...: a row given twice'),
+            (['--proxies', 'gfl', '--row-seeds', 'student=4-9', 'ld=8-11'],
+             "seeds 10-11 are not the student alone's"),
+            (['--row-seeds', 'ld=5-4'], 'runs backwards'),
+            (['--row-seeds', 'ld'], 'expected ROW=SEEDS')]:
         with pytest.raises(SystemExit):
             tool.parse_args(wrong)
-    # a row of another proxy than the run's: refused before any teacher trains
+        assert message in capsys.readouterr().err
+    # rows tuned elsewhere (--weights-from) are known only to the run: refused there too
+    narrowed = tool.parse_args(['--proxies', 'gfl', '--row-seeds', 'ld=1'])
+    narrowed.rows = ['vkd']
     with pytest.raises(ValueError, match='--row-seeds ld: not among the rows of this run'):
-        selected_rows(tool.parse_args(['--proxies', 'fcos', '--row-seeds', 'ld=4']), {})
+        selected_rows(narrowed, {})
 
 
 class _TeachersAsked(Exception):

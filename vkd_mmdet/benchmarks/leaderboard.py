@@ -112,9 +112,9 @@ def student_tasks(args: argparse.Namespace, rows: Sequence[Row], split: str, opt
                   teachers: Dict[str, dict], tuned: Dict[str, float],
                   center_options: dict) -> List[dict]:
     """One :func:`~vkd_mmdet.benchmarks.training_run.train` task (plus its ``row``:
-    ``(proxy, key, loss-weight factor)``) per seed, row and weight factor, in that order: every
-    row on ``args.seeds``, the rows of ``args.row_seeds`` (``{row key: seeds}``) on those seeds
-    too."""
+    ``(proxy, key, loss-weight factor)``) per seed (in increasing order), row and weight factor:
+    every row on ``args.seeds``, the rows of ``args.row_seeds`` (``{row key: seeds}``) on those
+    seeds too."""
     extra = args.row_seeds or {}
     train_set, eval_set = split_digests(args.data_root, split)
     factors = args.sweep_factors if args.sweep_weights else [1.0]

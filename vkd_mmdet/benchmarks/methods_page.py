@@ -138,8 +138,8 @@ def page(args: argparse.Namespace, command: str, table: str, teachers: dict,
         'gain: AP minus the same-seed student alone (a paired difference), mean ± sample std; '
         f'95 % CI: {paired_text}' if not any(more.values()) else
         'more seeds for some rows: ' + '; '.join(
-            f'{labels.get(key, key)} {format_seed_ranges(seeds)}'
-            for key, seeds in more.items() if seeds) +
+            f'{label} {format_seed_ranges(more[key])}'
+            for key, label in labels.items() if more.get(key)) +
         ' (the student alone is in every comparison over it: where its spread dominates the '
         'paired gains, its seeds narrow every interval over it; rows whose differences spread '
         'more than the others\' get seeds of their own; the resolution table below shows the '

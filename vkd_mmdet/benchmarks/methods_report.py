@@ -136,10 +136,10 @@ def methods_table(rows: Sequence, records: List[dict], teachers: Dict[str, dict]
                   reference: Optional[str] = 'vkd', level: float = 0.95) -> str:
     """One markdown table per proxy: a line per row (:class:`~vkd_mmdet.benchmarks.rows.Row`)
     with AP, AP50, the gain over the student alone (paired: mean ± sample std over seeds; or,
-    the student alone on more seeds, the difference of the means: :func:`gain_interval`), its
-    t-interval at ``level``, its rank from direct comparisons with every other row, ties shown
-    (:func:`summarize_proxy`), the
-    share of the teacher-student gap closed and the relative training time; where the proxy has
+    where the student alone ran seeds the row did not, the difference of the means:
+    :func:`gain_interval`), its t-interval at ``level``, its rank from direct comparisons with
+    every other row, ties shown (:func:`summarize_proxy`), the share of the teacher-student gap
+    closed and the relative training time; where the proxy has
     runs of the ``reference`` row (a row key), each row's paired AP difference to that row, with
     its interval too."""
     out = []
@@ -192,10 +192,10 @@ def resolution_table(rows: Sequence, records: List[dict], proxies: Dict[str, obj
     of its paired gains (over the student alone, on their common seeds, and against
     ``reference``), the half-width of its paired t-interval and the seeds that standard deviation
     implies for a half-width of at most ``half_width`` (AP as a fraction: 0.006 is 0.6 AP):
-    :func:`~vkd_mmdet.utils.paired_interval.seeds_for_half_width`. Where the student alone ran
-    more seeds than the rows, also each row's own sample std, the half-width of its Welch
-    interval over the student alone (what the methods table shows) and the seeds of the student
-    alone that interval needs at the row's seeds:
+    :func:`~vkd_mmdet.utils.paired_interval.seeds_for_half_width`. For the rows whose gain
+    has Welch's interval (the student alone ran seeds they did not), also each row's own sample
+    std, the half-width of that interval (what the methods table shows) and the seeds of the
+    student alone it needs at the row's seeds:
     :func:`~vkd_mmdet.utils.welch_interval.second_seeds_for_half_width`."""
     out = []
     for proxy in dict.fromkeys(r.proxy for r in rows):

@@ -1,4 +1,4 @@
-"""Seeds as text: ``'8-10,12'`` <-> ``[8, 9, 10, 12]``, and ``--row-seeds``' ``ROW=SEEDS``.
+"""Seeds as text: ``'8-10, 12'`` <-> ``[8, 9, 10, 12]``, and ``--row-seeds``' ``ROW=SEEDS``.
 
 The leaderboard runs some rows on more seeds than others (the student alone, whose spread is in
 every gain over it; rows whose paired differences spread widely): ``--row-seeds ld=8-31`` reads
