@@ -140,7 +140,7 @@ def page(args: argparse.Namespace, command: str, table: str, teachers: dict,
         'more seeds for some rows: ' + '; '.join(
             f'{label} {format_seed_ranges(more[key])}'
             for key, label in labels.items() if more.get(key)) +
-        ' (the student alone is in every comparison over it: where its spread dominates the '
+        ' (the student alone is in every gain: where its spread dominates the '
         'paired gains, its seeds narrow every interval over it; rows whose differences spread '
         'more than the others\' get seeds of their own; the resolution table below shows the '
         'arithmetic); gain over the student alone, where the row ran every seed of the student '
