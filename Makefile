@@ -57,7 +57,7 @@ bench-methods: $(STAMP)
 # the demo's 600 it is too weak to rank by). Every row on 8 seeds; more where the page's
 # resolution table says a row's spread needs them for intervals of +-0.6 AP: the student alone
 # (in every gain over it), LD (the widest) and VkD (every row is compared with it) on 32, FGD and
-# CrossKD on 20, MGD on 16, two VkD ablations on 12; 256 runs, about 3.8 h from scratch on 2
+# CrossKD on 20, MGD on 16, two VkD ablations on 12; 256 runs, about 3.9 h from scratch on 2
 # cores (the page says where the time goes), plus 7 min for the teacher.
 GFL_ROW_SEEDS := student=8-31 ld=8-31 vkd=8-31 fgd=8-19 crosskd=8-19 mgd=8-15 vkd-linear=8-11 \
 	vkd-nonorm=8-11
