@@ -60,7 +60,6 @@ from mmengine.config import DictAction
 from vkd_mmdet.benchmarks import (
     PAGE_PROXIES,
     PROXIES,
-    ROWS,
     SWEEP_ROWS,
     add_data_args,
     demo_config_dir,
@@ -68,6 +67,7 @@ from vkd_mmdet.benchmarks import (
     parse_row_seeds,
     run_leaderboard,
 )
+from vkd_mmdet.benchmarks.leaderboard import selected_rows
 
 
 def _row_seeds(text: str) -> Tuple[str, List[int]]:
@@ -135,15 +135,16 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         parser.error('--row-seeds is for the reported tables: not with --sweep-weights or '
                      '--diagnosis')
     keys = [key for key, _ in args.row_seeds or []]
-    # the proxies' rows; --rows narrows them (the student alone always runs)
-    known = {r.key for r in ROWS if r.proxy in args.proxies and
-             (args.rows is None or r.key in {'student', *args.rows})}
     for key in keys:
-        if key not in known or keys.count(key) > 1:
-            parser.error(f'--row-seeds {key}=...: ' + (
-                'a row given twice' if key in known else
-                f'not a row of this run; its rows: {" ".join(sorted(known))}'))
+        if keys.count(key) > 1:
+            parser.error(f'--row-seeds {key}=...: a row given twice')
     args.row_seeds = dict(args.row_seeds or [])
+    if args.row_seeds:
+        # the run's own rule (--weights-from's rows narrow it again when the run reads them)
+        try:
+            selected_rows(args, tuned={})
+        except ValueError as error:
+            parser.error(str(error))
     student = {*args.seeds, *args.row_seeds.get('student', ())}
     for key, seeds in args.row_seeds.items():
         if not set(seeds) <= student:

@@ -189,9 +189,12 @@ def test_row_seeds_train_those_rows_only_and_the_page_says_which_interval(tmp_pa
     assert twice.row_seeds == {'student': [4, 5], 'vkd': [4]}
     for wrong, message in [
             (['--sweep-weights', '--row-seeds', 'student=4'], 'not with --sweep-weights'),
-            (['--row-seeds', 'nosuchrow=4'], 'nosuchrow=...: not a row of this run'),
-            (['--proxies', 'fcos', '--row-seeds', 'ld=4'], 'ld=...: not a row of this run'),
-            (['--rows', 'vkd', '--row-seeds', 'fitnet=4'], 'fitnet=...: not a row of this run'),
+            (['--row-seeds', 'nosuchrow=4'],
+             '--row-seeds nosuchrow: not among the rows of this run'),
+            (['--proxies', 'fcos', '--row-seeds', 'ld=4'],
+             '--row-seeds ld: not among the rows of this run'),
+            (['--rows', 'vkd', '--row-seeds', 'fitnet=4'],
+             '--row-seeds fitnet: not among the rows of this run'),
             (['--proxies', 'gfl', '--row-seeds', 'student=4-9', 'ld=4', 'ld=5'],
              'ld=...: a row given twice'),
             (['--proxies', 'gfl', '--row-seeds', 'student=4-9', 'ld=8-11'],
